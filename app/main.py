@@ -1,0 +1,28 @@
+"""The ConvLens web app: create_app() wires routes, templates, static files and error handlers."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from .settings import Settings
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the ASGI app; settings default to the environment (see app/settings.py)."""
+    settings = settings or Settings.from_env()
+    app = FastAPI(
+        title="ConvLens",
+        summary="See what a convolution layer does with its shared weights, on your own image.",
+        version="0.1.0",
+    )
+    app.state.settings = settings
+
+    @app.get("/healthz", tags=["meta"])
+    def healthz() -> dict[str, str]:
+        """Ready to serve."""
+        return {"status": "ok"}
+
+    return app
+
+
+app = create_app()

@@ -1,0 +1,55 @@
+"""ConvLens engine: a convolution layer and everything about its shared weights, in pure NumPy.
+
+Images are (C, H, W), weights (J, C/groups, kh, kw), biases (J,), outputs (J, H_out, W_out),
+with PyTorch's conventions (cross-correlation, symmetric zero padding).
+"""
+
+from .conv import ACTIVATIONS, Decimation, activate, activation_grad, conv2d, conv2d_decimated
+from .grad import LOSSES, conv2d_backward, loss_grad, weight_grad_contributions
+from .kernels import MAX_KERNEL_SIZE, PRESETS, Preset, preset
+from .receptive import ReceptiveField, StackEntry, receptive_field, receptive_field_stack
+from .sharing import (
+    MAX_DENSE_ENTRIES,
+    DenseMatrix,
+    ParameterCounts,
+    WeightUsage,
+    coverage,
+    dense_matrix,
+    parameter_counts,
+    weight_usage,
+)
+from .spec import AxisArithmetic, ConvSpec, output_arithmetic, output_shape, resolve_padding
+
+__all__ = [
+    "ACTIVATIONS",
+    "LOSSES",
+    "MAX_DENSE_ENTRIES",
+    "MAX_KERNEL_SIZE",
+    "PRESETS",
+    "AxisArithmetic",
+    "ConvSpec",
+    "Decimation",
+    "DenseMatrix",
+    "ParameterCounts",
+    "Preset",
+    "ReceptiveField",
+    "StackEntry",
+    "WeightUsage",
+    "activate",
+    "activation_grad",
+    "conv2d",
+    "conv2d_backward",
+    "conv2d_decimated",
+    "coverage",
+    "dense_matrix",
+    "loss_grad",
+    "output_arithmetic",
+    "output_shape",
+    "parameter_counts",
+    "preset",
+    "receptive_field",
+    "receptive_field_stack",
+    "resolve_padding",
+    "weight_grad_contributions",
+    "weight_usage",
+]

@@ -1,0 +1,337 @@
+"""conv2d forward, activations, and stride shown as decimation of the stride-1 output.
+
+The forward pass is a banded im2col: for a strip of output rows at a time, the windows of
+the padded input are copied into a reused cache-sized buffer of shape (C/g * kh * kw, rows * W_out)
+and multiplied by the (J/g, C/g * kh * kw) weight matrix. Strips are split across threads.
+No Python loop runs over individual output positions.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+from numpy.typing import ArrayLike, NDArray
+
+from .spec import ConvSpec, IntOrPair, PaddingArg
+
+ACTIVATIONS = ("none", "relu", "sigmoid", "tanh")
+
+# Floats per strip buffer: about 1 MiB of float32, which stays in a core's L2 cache.
+STRIP_FLOATS = 1 << 18
+_THREADS = max(1, min(4, os.cpu_count() or 1))
+_POOL: ThreadPoolExecutor | None = None
+
+
+@dataclass(frozen=True)
+class Layer:
+    """Validated arguments of one conv call (private helper of the public functions)."""
+
+    x: NDArray[np.floating]  # (C, H, W)
+    weight: NDArray[np.floating]  # (J, C/groups, kh, kw)
+    spec: ConvSpec
+    groups: int
+    out_hw: tuple[int, int]
+
+    @property
+    def group_sizes(self) -> tuple[int, int]:
+        """(C/groups, J/groups)."""
+        return self.x.shape[0] // self.groups, self.weight.shape[0] // self.groups
+
+
+def _float_array(value: ArrayLike, name: str, ndim: int) -> NDArray[np.floating]:
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"`{name}` must hold real numbers, got dtype {arr.dtype}")
+    if arr.ndim != ndim:
+        raise ValueError(f"`{name}` must have {ndim} dimensions, got shape {arr.shape}")
+    if arr.dtype != np.float64:
+        arr = arr.astype(np.float32, copy=False)
+    if arr.size == 0:
+        raise ValueError(f"`{name}` must not be empty, got shape {arr.shape}")
+    if not np.isfinite(arr).all():
+        raise ValueError(f"`{name}` must be finite: it holds NaN or infinite values")
+    return arr
+
+
+def prepare(
+    x: ArrayLike,
+    weight: ArrayLike,
+    stride: IntOrPair = 1,
+    padding: PaddingArg = 0,
+    dilation: IntOrPair = 1,
+    groups: int = 1,
+    *,
+    x_name: str = "x",
+) -> Layer:
+    """Check the arguments shared by conv2d and its relatives; raise naming the bad one."""
+    xa = _float_array(x, x_name, 3)
+    wa = _float_array(weight, "weight", 4)
+    if xa.dtype != wa.dtype:
+        dtype = np.result_type(xa, wa)
+        xa, wa = xa.astype(dtype), wa.astype(dtype)
+    if isinstance(groups, bool) or not isinstance(groups, int | np.integer) or groups < 1:
+        raise ValueError(f"`groups` must be an int >= 1, got {groups!r}")
+    groups = int(groups)
+    c, j = xa.shape[0], wa.shape[0]
+    if c % groups or j % groups:
+        raise ValueError(
+            f"`groups`={groups} must divide both the input channels ({c}) and the kernels ({j})"
+        )
+    if wa.shape[1] != c // groups:
+        raise ValueError(
+            f"`weight` has {wa.shape[1]} input channels per kernel but the input has {c} "
+            f"channels in {groups} group(s): expected weight of shape "
+            f"({j}, {c // groups}, kh, kw), got {wa.shape}"
+        )
+    spec = ConvSpec.make((wa.shape[2], wa.shape[3]), stride, padding, dilation)
+    out_hw = spec.output_shape(xa.shape[1:])
+    return Layer(xa, wa, spec, groups, out_hw)
+
+
+def check_bias(bias: ArrayLike | None, j: int, dtype: np.dtype) -> NDArray[np.floating] | None:
+    """Bias as a (J,) array of dtype, or None; raise naming `bias` on a bad shape."""
+    if bias is None:
+        return None
+    b = np.asarray(bias)
+    if b.ndim == 0:
+        b = np.full(j, b)
+    b = _float_array(b, "bias", 1).astype(dtype, copy=False)
+    if b.shape != (j,):
+        raise ValueError(f"`bias` must have one value per kernel, shape ({j},), got {b.shape}")
+    return b
+
+
+def pad(x: NDArray[np.floating], padding: tuple[int, int]) -> NDArray[np.floating]:
+    """Zero-pad (C, H, W) symmetrically by (p_h, p_w); no copy when there is no padding."""
+    ph, pw = padding
+    if ph == 0 and pw == 0:
+        return x
+    out = np.zeros((x.shape[0], x.shape[1] + 2 * ph, x.shape[2] + 2 * pw), dtype=x.dtype)
+    out[:, ph : ph + x.shape[1], pw : pw + x.shape[2]] = x
+    return out
+
+
+def window_view(
+    xp: NDArray[np.floating], spec: ConvSpec, row0: int, rows: int, w_out: int
+) -> NDArray[np.floating]:
+    """Read-only (C, kh, kw, rows, W_out) view: the taps of output rows [row0, row0 + rows)."""
+    (kh, kw), (sh, sw), (dh, dw) = spec.kernel_size, spec.stride, spec.dilation
+    s0, s1, s2 = xp.strides
+    base = xp[:, row0 * sh :, :]
+    return as_strided(
+        base,
+        shape=(xp.shape[0], kh, kw, rows, w_out),
+        strides=(s0, dh * s1, dw * s2, sh * s1, sw * s2),
+        writeable=False,
+    )
+
+
+def strips(h_out: int, row_floats: int) -> list[tuple[int, int]]:
+    """Split output rows into [start, stop) strips whose buffer is about STRIP_FLOATS."""
+    rows = max(1, STRIP_FLOATS // max(1, row_floats))
+    return [(m, min(m + rows, h_out)) for m in range(0, h_out, rows)]
+
+
+def _pool() -> ThreadPoolExecutor:
+    global _POOL
+    if _POOL is None:
+        _POOL = ThreadPoolExecutor(max_workers=_THREADS, thread_name_prefix="convlens")
+    return _POOL
+
+
+def run_chunks(work: Callable[[list[tuple[int, int]]], None], bands: list[tuple[int, int]]) -> None:
+    """Call work(chunk) on contiguous runs of bands, one run per thread."""
+    n = max(1, min(_THREADS, len(bands)))
+    size = -(-len(bands) // n)
+    chunks = [bands[i : i + size] for i in range(0, len(bands), size)]
+    if len(chunks) == 1:
+        work(chunks[0])
+        return
+    for future in [_pool().submit(work, chunk) for chunk in chunks]:
+        future.result()
+
+
+def _im2col_forward(layer: Layer) -> NDArray[np.floating]:
+    x, weight, spec, groups = layer.x, layer.weight, layer.spec, layer.groups
+    h_out, w_out = layer.out_hw
+    cg, jg = layer.group_sizes
+    kh, kw = spec.kernel_size
+    taps = cg * kh * kw
+    xp = pad(x, spec.padding)
+    y = np.empty((weight.shape[0], h_out, w_out), dtype=x.dtype)
+    w_mat = weight.reshape(groups, jg, taps)
+    bands = strips(h_out, taps * w_out)
+
+    def work(chunk: list[tuple[int, int]]) -> None:
+        rows_max = max(b - a for a, b in chunk)
+        buf = np.empty(taps * rows_max * w_out, dtype=x.dtype)
+        for g in range(groups):
+            xg = xp[g * cg : (g + 1) * cg]
+            for a, b in chunk:
+                rows = b - a
+                cols = buf[: taps * rows * w_out].reshape(cg, kh, kw, rows, w_out)
+                np.copyto(cols, window_view(xg, spec, a, rows, w_out))
+                out = y[g * jg : (g + 1) * jg, a:b].reshape(jg, rows * w_out)
+                np.matmul(w_mat[g], cols.reshape(taps, rows * w_out), out=out)
+
+    run_chunks(work, bands)
+    return y
+
+
+def _taps_forward(layer: Layer) -> NDArray[np.floating]:
+    """Shift-and-add: one multiply-add per kernel tap, in cache-sized strips."""
+    x, weight, spec = layer.x, layer.weight, layer.spec
+    h_out, w_out = layer.out_hw
+    cg, jg = layer.group_sizes
+    kh, kw = spec.kernel_size
+    xp = pad(x, spec.padding)
+    y = np.zeros((weight.shape[0], h_out, w_out), dtype=x.dtype)
+    bands = strips(h_out, 4 * w_out)
+
+    def work(chunk: list[tuple[int, int]]) -> None:
+        rows_max = max(b - a for a, b in chunk)
+        tmp = np.empty(rows_max * w_out, dtype=x.dtype)
+        for a, b in chunk:
+            rows = b - a
+            t = tmp[: rows * w_out].reshape(rows, w_out)
+            for j in range(weight.shape[0]):
+                g = j // jg
+                yj = y[j, a:b]
+                for c in range(cg):
+                    view = window_view(xp[g * cg + c : g * cg + c + 1], spec, a, rows, w_out)[0]
+                    for u in range(kh):
+                        for v in range(kw):
+                            w = weight[j, c, u, v]
+                            if w == 0:
+                                continue
+                            np.multiply(view[u, v], w, out=t)
+                            yj += t
+
+    run_chunks(work, bands)
+    return y
+
+
+def _use_taps(layer: Layer) -> bool:
+    # Shift-and-add wins when the matmul would be a thin (J x taps) product: a single kernel
+    # on a single channel. Measured in bench/engine.py.
+    cg, _ = layer.group_sizes
+    return layer.weight.shape[0] * cg == 1
+
+
+def conv2d(
+    x: ArrayLike,
+    weight: ArrayLike,
+    bias: ArrayLike | None = None,
+    stride: IntOrPair = 1,
+    padding: PaddingArg = 0,
+    dilation: IntOrPair = 1,
+    groups: int = 1,
+) -> NDArray[np.floating]:
+    """2-D convolution (cross-correlation, as PyTorch's conv2d).
+
+    Parameters
+    ----------
+    x : ndarray of shape (C, H, W)
+    weight : ndarray of shape (J, C / groups, kh, kw)
+    bias : ndarray of shape (J,), a scalar, or None
+    stride, dilation : int or (h, w) pair, >= 1
+    padding : int or (h, w) pair >= 0, or 'same' / 'valid'
+    groups : int dividing C and J; input channels and kernels are split into this many groups
+
+    Returns
+    -------
+    y : ndarray of shape (J, H_out, W_out), float32 (float64 if an input is float64), with
+
+        y[j, m, n] = b[j] + sum_c sum_u sum_v weight[j, c, u, v] * x_pad[g*C/groups + c,
+                                                   s_h*m + d_h*u, s_w*n + d_w*v]
+
+    where g = j // (J / groups), x_pad is x zero-padded by p on each side, and
+    H_out = floor((H + 2 p_h - d_h (kh - 1) - 1) / s_h) + 1 (likewise W_out).
+    """
+    layer = prepare(x, weight, stride, padding, dilation, groups)
+    y = _taps_forward(layer) if _use_taps(layer) else _im2col_forward(layer)
+    b = check_bias(bias, layer.weight.shape[0], layer.x.dtype)
+    if b is not None:
+        y += b[:, None, None]
+    return y
+
+
+def activate(y: ArrayLike, activation: str = "none") -> NDArray[np.floating]:
+    """Apply σ elementwise: 'none' (identity), 'relu', 'sigmoid' or 'tanh'."""
+    a = np.asarray(y)
+    if activation == "none":
+        return a
+    if activation == "relu":
+        return np.maximum(a, 0)
+    if activation == "sigmoid":
+        # Split by sign so exp never overflows.
+        out = np.empty_like(a)
+        pos = a >= 0
+        out[pos] = 1 / (1 + np.exp(-a[pos]))
+        ea = np.exp(a[~pos])
+        out[~pos] = ea / (1 + ea)
+        return out
+    if activation == "tanh":
+        return np.tanh(a)
+    raise ValueError(f"`activation` must be one of {', '.join(ACTIVATIONS)}; got {activation!r}")
+
+
+def activation_grad(y: ArrayLike, activation: str = "none") -> NDArray[np.floating]:
+    """dσ/dz as a function of the pre-activation z = y, elementwise."""
+    z = np.asarray(y)
+    if activation == "none":
+        return np.ones_like(z)
+    if activation == "relu":
+        return (z > 0).astype(z.dtype)
+    if activation == "sigmoid":
+        s = activate(z, "sigmoid")
+        return s * (1 - s)
+    if activation == "tanh":
+        return 1 - np.tanh(z) ** 2
+    raise ValueError(f"`activation` must be one of {', '.join(ACTIVATIONS)}; got {activation!r}")
+
+
+@dataclass(frozen=True)
+class Decimation:
+    """Stride as decimation: the stride-1 output and the positions the stride keeps."""
+
+    full: NDArray[np.floating]  # (J, H_full, W_full): the same layer at stride 1
+    strided: NDArray[np.floating]  # (J, H_out, W_out) = full[:, ::s_h, ::s_w]
+    kept_rows: NDArray[np.intp]  # (H_out,) indices into the full output's rows
+    kept_cols: NDArray[np.intp]  # (W_out,)
+
+
+def conv2d_decimated(
+    x: ArrayLike,
+    weight: ArrayLike,
+    bias: ArrayLike | None = None,
+    stride: IntOrPair = 1,
+    padding: PaddingArg = 0,
+    dilation: IntOrPair = 1,
+    groups: int = 1,
+) -> Decimation:
+    """The strided conv computed as the stride-1 ("full") conv, then decimated.
+
+    Output m of the strided layer reads rows s*m + d*u of the padded input, and output i of the
+    stride-1 layer reads rows i + d*u, so strided[m] = full[s*m]: the stride only throws away
+    outputs. Arguments and shapes as in conv2d; `strided` equals conv2d(...) exactly.
+    """
+    layer = prepare(x, weight, stride, padding, dilation, groups)
+    s = layer.spec.stride
+    full = conv2d(layer.x, layer.weight, bias, 1, layer.spec.padding, layer.spec.dilation,
+                  layer.groups)
+    rows = np.arange(0, full.shape[1], s[0])
+    cols = np.arange(0, full.shape[2], s[1])
+    return Decimation(full, full[:, :: s[0], :: s[1]], rows, cols)
+
+
+def iter_strips(layer: Layer) -> Iterator[tuple[int, int]]:
+    """Output-row strips sized for the im2col buffer of this layer."""
+    cg, _ = layer.group_sizes
+    kh, kw = layer.spec.kernel_size
+    yield from strips(layer.out_hw[0], cg * kh * kw * layer.out_hw[1])

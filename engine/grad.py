@@ -1,0 +1,209 @@
+"""Backward pass of conv2d, and the per-position pieces whose sum is a shared weight's gradient.
+
+A weight W[j, c, u, v] is used at every output position (m, n), so by the chain rule
+
+    dL/dW[j, c, u, v] = sum_m sum_n dL/dy[j, m, n] * x_pad[c', s_h*m + d_h*u, s_w*n + d_w*v]
+
+one term per position: the shared weight gets one update, the sum of all of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from .conv import (
+    Layer,
+    _float_array,
+    activate,
+    activation_grad,
+    iter_strips,
+    pad,
+    prepare,
+    run_chunks,
+    window_view,
+)
+from .spec import ConvSpec, IntOrPair, PaddingArg, as_pair
+
+LOSSES = ("sum", "mse")
+
+
+def _check_grad_out(grad_out: ArrayLike, layer: Layer) -> NDArray[np.floating]:
+    g = _float_array(grad_out, "grad_out", 3).astype(layer.x.dtype, copy=False)
+    expected = (layer.weight.shape[0], *layer.out_hw)
+    if g.shape != expected:
+        raise ValueError(f"`grad_out` must have the output's shape {expected}, got {g.shape}")
+    return g
+
+
+def conv2d_backward(
+    x: ArrayLike,
+    weight: ArrayLike,
+    grad_out: ArrayLike,
+    stride: IntOrPair = 1,
+    padding: PaddingArg = 0,
+    dilation: IntOrPair = 1,
+    groups: int = 1,
+) -> tuple[NDArray[np.floating], NDArray[np.floating], NDArray[np.floating]]:
+    """Gradients of a loss through conv2d.
+
+    Parameters
+    ----------
+    x : ndarray of shape (C, H, W)
+    weight : ndarray of shape (J, C / groups, kh, kw)
+    grad_out : ndarray of shape (J, H_out, W_out), dL/dy
+    stride, padding, dilation, groups : as in conv2d
+
+    Returns
+    -------
+    grad_x : (C, H, W), dL/dx
+    grad_w : (J, C / groups, kh, kw), dL/dW: each entry sums over all H_out * W_out positions
+    grad_b : (J,), dL/db[j] = sum_m sum_n grad_out[j, m, n]
+    """
+    layer = prepare(x, weight, stride, padding, dilation, groups)
+    go = _check_grad_out(grad_out, layer)
+    spec = layer.spec
+    cg, jg = layer.group_sizes
+    kh, kw = spec.kernel_size
+    (sh, sw), (dh, dw) = spec.stride, spec.dilation
+    h_out, w_out = layer.out_hw
+    taps = cg * kh * kw
+    xp = pad(layer.x, spec.padding)
+    w_mat = layer.weight.reshape(layer.groups, jg, taps)
+    eff_h = spec.effective_kernel[0]
+    bands = list(iter_strips(layer))
+    grad_xp = np.zeros_like(xp)
+    grad_w = np.zeros((layer.groups, jg, taps), dtype=xp.dtype)
+    parts: list[tuple[int, NDArray[np.floating], NDArray[np.floating]]] = []
+
+    def work(chunk: list[tuple[int, int]]) -> None:
+        top = chunk[0][0] * sh  # first padded row this chunk touches
+        bottom = (chunk[-1][1] - 1) * sh + eff_h
+        local = np.zeros((xp.shape[0], bottom - top, xp.shape[2]), dtype=xp.dtype)
+        gw = np.zeros_like(grad_w)
+        rows_max = max(b - a for a, b in chunk)
+        buf = np.empty(taps * rows_max * w_out, dtype=xp.dtype)
+        for g in range(layer.groups):
+            xg = xp[g * cg : (g + 1) * cg]
+            for a, b in chunk:
+                rows = b - a
+                cols = buf[: taps * rows * w_out].reshape(taps, rows * w_out)
+                np.copyto(cols.reshape(cg, kh, kw, rows, w_out), window_view(xg, spec, a, rows, w_out))
+                gos = go[g * jg : (g + 1) * jg, a:b].reshape(jg, rows * w_out)
+                gw[g] += gos @ cols.T
+                dcols = (w_mat[g].T @ gos).reshape(cg, kh, kw, rows, w_out)
+                r0 = a * sh - top
+                for u in range(kh):
+                    for v in range(kw):
+                        local[
+                            g * cg : (g + 1) * cg,
+                            r0 + dh * u : r0 + dh * u + sh * (rows - 1) + 1 : sh,
+                            dw * v : dw * v + sw * (w_out - 1) + 1 : sw,
+                        ] += dcols[:, u, v]
+        parts.append((top, local, gw))
+
+    # Chunks are contiguous, so each thread's buffer covers only its own rows (plus the halo).
+    run_chunks(work, bands)
+    for top, local, gw in parts:
+        grad_xp[:, top : top + local.shape[1]] += local
+        grad_w += gw
+    ph, pw = spec.padding
+    grad_x = grad_xp[:, ph : ph + layer.x.shape[1], pw : pw + layer.x.shape[2]].copy()
+    grad_b = go.sum(axis=(1, 2))
+    return grad_x, grad_w.reshape(layer.weight.shape), grad_b
+
+
+def weight_grad_contributions(
+    x: ArrayLike,
+    grad_out: ArrayLike,
+    index: Sequence[int],
+    kernel_size: IntOrPair,
+    stride: IntOrPair = 1,
+    padding: PaddingArg = 0,
+    dilation: IntOrPair = 1,
+    groups: int = 1,
+) -> NDArray[np.floating]:
+    """Per-position contributions to one shared weight's gradient.
+
+    Parameters
+    ----------
+    x : ndarray of shape (C, H, W)
+    grad_out : ndarray of shape (J, H_out, W_out), dL/dy
+    index : (j, c, u, v), the weight W[j, c, u, v] (c counts within the kernel's group)
+    kernel_size : int or (kh, kw)
+    stride, padding, dilation, groups : as in conv2d
+
+    Returns
+    -------
+    contributions : ndarray of shape (H_out, W_out) with
+        contributions[m, n] = grad_out[j, m, n] * x_pad[g*C/groups + c, s_h*m + d_h*u, s_w*n + d_w*v]
+    Its sum is conv2d_backward(...)[1][j, c, u, v].
+    """
+    kh, kw = as_pair(kernel_size, "kernel_size", 1)
+    go_arr = np.asarray(grad_out)
+    if go_arr.ndim != 3:
+        raise ValueError(f"`grad_out` must have 3 dimensions, got shape {go_arr.shape}")
+    xa = np.asarray(x)
+    if xa.ndim != 3:
+        raise ValueError(f"`x` must have 3 dimensions, got shape {xa.shape}")
+    if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
+        raise ValueError(f"`groups` must be an int >= 1, got {groups!r}")
+    if xa.shape[0] % groups:
+        raise ValueError(f"`groups`={groups} must divide the input channels ({xa.shape[0]})")
+    j_total, cg = go_arr.shape[0], xa.shape[0] // groups
+    weight_shape = (j_total, cg, kh, kw)
+    # A zero weight of the right shape lets prepare() check every argument and the shapes.
+    layer = prepare(xa, np.zeros(weight_shape, dtype=np.float32), stride, padding, dilation, groups)
+    go = _check_grad_out(go_arr, layer)
+    if len(index) != 4:
+        raise ValueError(f"`index` must be (j, c, u, v), got {tuple(index)!r}")
+    j, c, u, v = (int(i) for i in index)
+    for name, i, n in zip("jcuv", (j, c, u, v), weight_shape, strict=True):
+        if not 0 <= i < n:
+            raise ValueError(f"`index` {name}={i} is out of range 0..{n - 1}")
+    _, jg = layer.group_sizes
+    channel = (j // jg) * cg + c
+    h_out, w_out = layer.out_hw
+    spec: ConvSpec = layer.spec
+    xp = pad(layer.x[channel : channel + 1], spec.padding)[0]
+    (sh, sw), (dh, dw) = spec.stride, spec.dilation
+    taps = xp[dh * u : dh * u + sh * (h_out - 1) + 1 : sh, dw * v : dw * v + sw * (w_out - 1) + 1 : sw]
+    return go[j] * taps
+
+
+def loss_grad(
+    z: ArrayLike,
+    activation: str = "none",
+    loss: str = "sum",
+    target: ArrayLike | None = None,
+) -> tuple[float, NDArray[np.floating]]:
+    """A scalar loss of σ(z) and its gradient with respect to the pre-activation z.
+
+    Parameters
+    ----------
+    z : ndarray of shape (J, H_out, W_out), the layer's output before σ
+    activation : 'none', 'relu', 'sigmoid' or 'tanh'
+    loss : 'sum' (L = sum σ(z)) or 'mse' (L = mean((σ(z) - target)^2))
+    target : ndarray of z's shape, needed for 'mse'
+
+    Returns
+    -------
+    (L, dL/dz) with dL/dz of z's shape: pass it as grad_out to conv2d_backward.
+    """
+    za = np.asarray(z)
+    y = activate(za, activation)
+    if loss == "sum":
+        value, grad_y = float(y.sum()), np.ones_like(y)
+    elif loss == "mse":
+        if target is None:
+            raise ValueError("`target` is needed for loss='mse'")
+        t = np.asarray(target, dtype=y.dtype)
+        if t.shape != y.shape:
+            raise ValueError(f"`target` must have the output's shape {y.shape}, got {t.shape}")
+        diff = y - t
+        value, grad_y = float(np.mean(diff**2)), 2 * diff / diff.size
+    else:
+        raise ValueError(f"`loss` must be one of {', '.join(LOSSES)}; got {loss!r}")
+    return value, grad_y * activation_grad(za, activation)
