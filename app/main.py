@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from .settings import Settings
+from .store import ImageStore, OutputCache
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -16,6 +17,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
     )
     app.state.settings = settings
+    app.state.store = ImageStore(settings.cache_bytes)  # decoded images by id (store.py)
+    app.state.outputs = OutputCache(settings.cache_bytes // 2)  # computed layer outputs
 
     @app.get("/healthz", tags=["meta"])
     def healthz() -> dict[str, str]:

@@ -1,0 +1,385 @@
+"""Images in and out: safe decoding of uploads (limits first), colormaps, PNG encoding, overlays.
+
+Decoding checks the upload's size and magic bytes before Pillow sees it, opens it with an explicit
+list of formats, and checks the pixel count from the header before the full decode, so a
+decompression bomb costs nothing. Everything returned to the engine is RGB uint8 (H, W, 3).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import warnings
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+from numpy.typing import NDArray
+from PIL import Image, ImageDraw, ImageOps
+
+from .settings import Settings
+
+FORMATS = ["PNG", "JPEG", "WEBP", "GIF"]
+PNG_COMPRESS_LEVEL = 1  # zlib level 1: several times faster than the default, files ~20% larger
+Color = Literal["gray", "rgb"]
+LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R BT.601, as Pillow's "L"
+
+
+class ImageError(Exception):
+    """An upload that cannot be accepted: status_code is 413 (too large) or 415 (not an image)."""
+
+    def __init__(self, status_code: int, detail: str, field: str = "image") -> None:
+        super().__init__(detail)
+        self.status_code = status_code
+        self.detail = detail
+        self.field = field
+
+
+@dataclass(frozen=True)
+class DecodedImage:
+    """An upload decoded to RGB at its working size."""
+
+    pixels: NDArray[np.uint8]  # (H, W, 3) RGB, the working image
+    original_size: tuple[int, int]  # (width, height) as uploaded, after EXIF orientation
+    format: str = "PNG"  # the detected format: PNG, JPEG, WEBP or GIF
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height) of the working image."""
+        return (int(self.pixels.shape[1]), int(self.pixels.shape[0]))
+
+    @property
+    def width(self) -> int:
+        """Working width."""
+        return int(self.pixels.shape[1])
+
+    @property
+    def height(self) -> int:
+        """Working height."""
+        return int(self.pixels.shape[0])
+
+    @property
+    def downscaled(self) -> bool:
+        """True when the working image is smaller than the upload."""
+        return self.size != self.original_size
+
+
+def sniff_format(data: bytes) -> str | None:
+    """The format named by the file's magic bytes (PNG, JPEG, WEBP, GIF), or None."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "PNG"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "JPEG"
+    if data[:6] in (b"GIF87a", b"GIF89a"):
+        return "GIF"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "WEBP"
+    return None
+
+
+def _not_image(detail: str) -> ImageError:
+    return ImageError(415, f"`image`: {detail}; upload a PNG, JPEG, WebP or GIF file")
+
+
+def decode_upload(data: bytes, settings: Settings, max_side: int | None = None) -> DecodedImage:
+    """Decode uploaded bytes into an RGB working image, enforcing every limit before the work.
+
+    Parameters
+    ----------
+    data : the uploaded file's bytes
+    settings : limits (max_upload_bytes, max_pixels, working_side, max_side)
+    max_side : longest side of the working image; default settings.working_side
+
+    Returns
+    -------
+    DecodedImage with pixels of shape (H, W, 3) uint8: EXIF orientation applied, transparency
+    composited on white, palette and 16-bit images converted, downscaled so max(H, W) <= max_side.
+
+    Raises ImageError: 413 over max_upload_bytes or max_pixels, 415 for anything not a PNG, JPEG,
+    WebP or GIF (by content, not name) or a corrupt or truncated file. ValueError (422) for a bad
+    max_side.
+    """
+    side = settings.working_side if max_side is None else max_side
+    if isinstance(side, bool) or not isinstance(side, int) or not 1 <= side <= settings.max_side:
+        raise ValueError(f"`max_side` must be an int in 1..{settings.max_side}, got {side!r}")
+    if len(data) > settings.max_upload_bytes:
+        raise ImageError(
+            413, f"`image`: the upload is {len(data):,} bytes, over the limit of "
+            f"{settings.max_upload_bytes:,} bytes (CONVLENS_MAX_UPLOAD_BYTES)",
+        )
+    if not data:
+        raise _not_image("the file is empty")
+    fmt = sniff_format(data)
+    if fmt is None:
+        raise _not_image("the content is not a supported image")
+    try:
+        with warnings.catch_warnings():
+            # Our own max_pixels check below replaces Pillow's global one.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img: Image.Image = Image.open(io.BytesIO(data), formats=[fmt])
+    except Image.DecompressionBombError:
+        raise _too_many_pixels(None, settings) from None
+    except (OSError, SyntaxError, ValueError, EOFError) as err:
+        raise _not_image(f"cannot read the {fmt} header ({err})") from None
+    width, height = img.size
+    if width < 1 or height < 1:
+        raise _not_image(f"the image has no pixels ({width}x{height})")
+    if width * height > settings.max_pixels:
+        raise _too_many_pixels((width, height), settings)
+    try:
+        orientation = int(img.getexif().get(0x0112, 1))
+    except Exception:  # a malformed EXIF block must not stop the decode
+        orientation = 1
+    original = (height, width) if orientation in (5, 6, 7, 8) else (width, height)
+    try:
+        if fmt == "JPEG" and max(width, height) > side:
+            scale = side / max(width, height)
+            img.draft("RGB", (math.ceil(width * scale), math.ceil(height * scale)))
+        img.load()
+        if orientation != 1:
+            img = ImageOps.exif_transpose(img)
+        rgb = _to_rgb8(img)
+    except Image.DecompressionBombError:
+        raise _too_many_pixels((width, height), settings) from None
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError) as err:
+        raise _not_image(f"the {fmt} data is corrupt or truncated ({err})") from None
+    pixels = _downscale(rgb, side)
+    return DecodedImage(pixels, original, fmt)
+
+
+def _too_many_pixels(size: tuple[int, int] | None, settings: Settings) -> ImageError:
+    what = f"{size[0]}x{size[1]} = {size[0] * size[1]:,} pixels" if size else "too many pixels"
+    return ImageError(
+        413, f"`image`: the image is {what}, over the limit of {settings.max_pixels:,} pixels "
+        "(CONVLENS_MAX_PIXELS)",
+    )
+
+
+def _to_rgb8(img: Image.Image) -> Image.Image:
+    """Any Pillow mode to 8-bit RGB: palette and 16-bit handled, transparency on white."""
+    mode = img.mode
+    if mode == "P" or mode == "PA":
+        img = img.convert("RGBA" if "transparency" in img.info or mode == "PA" else "RGB")
+    elif mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+        arr = np.asarray(img, dtype=np.float64)
+        peak = float(arr.max(initial=0))
+        if mode.startswith("I;16") or (mode == "I" and peak > 255):
+            top = 65535.0  # 16-bit samples
+        elif mode == "I":
+            top = 255.0
+        else:
+            top = max(peak, 1.0)  # float samples: stretch to the brightest
+        img = Image.fromarray(np.clip(arr * (255.0 / top) + 0.5, 0, 255).astype(np.uint8), "L")
+    elif mode == "1":
+        img = img.convert("L")
+    if "transparency" in img.info and img.mode in ("L", "RGB"):
+        img = img.convert("RGBA")
+    if img.mode in ("RGBA", "LA", "RGBa", "La"):
+        rgba = img.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(white, rgba)
+    return img.convert("RGB") if img.mode != "RGB" else img
+
+
+def _downscale(img: Image.Image, side: int) -> NDArray[np.uint8]:
+    w, h = img.size
+    if max(w, h) > side:
+        scale = side / max(w, h)
+        size = (max(1, round(w * scale)), max(1, round(h * scale)))
+        img = img.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+    return np.asarray(img, dtype=np.uint8).copy()
+
+
+def to_input(pixels: NDArray[np.uint8], color: Color = "gray") -> NDArray[np.float32]:
+    """Engine input from RGB pixels: (1, H, W) luma for 'gray' or (3, H, W) for 'rgb', in [0, 1]."""
+    if color == "rgb":
+        return np.ascontiguousarray(pixels.transpose(2, 0, 1), dtype=np.float32) / np.float32(255)
+    if color == "gray":
+        return (pixels.astype(np.float32) @ (LUMA / np.float32(255)))[None]
+    raise ValueError(f"`color` must be 'gray' or 'rgb', got {color!r}")
+
+
+# ---------------------------------------------------------------- colormaps
+
+def _interpolate(anchors: list[tuple[float, tuple[int, int, int]]], n: int = 256) -> NDArray[np.uint8]:
+    """An (n, 3) uint8 table, linear in RGB between (position in [0, 1], colour) anchors."""
+    pos = np.array([a for a, _ in anchors])
+    rgb = np.array([c for _, c in anchors], dtype=np.float64)
+    t = np.linspace(0.0, 1.0, n)
+    table = np.stack([np.interp(t, pos, rgb[:, k]) for k in range(3)], axis=1)
+    return np.round(table).astype(np.uint8)
+
+
+# Diverging blue - white - red: negative values blue, zero exactly white, positive red.
+DIVERGING = _interpolate([
+    (0.0, (5, 48, 97)), (0.2, (42, 113, 178)), (0.4, (160, 202, 225)), (0.5, (255, 255, 255)),
+    (0.6, (246, 180, 150)), (0.8, (196, 60, 60)), (1.0, (103, 0, 31)),
+], 257)  # odd length, so index 128 is exactly zero
+# Sequential dark purple - blue - green - yellow, perceptually ordered like viridis.
+SEQUENTIAL = _interpolate([
+    (0.0, (68, 1, 84)), (0.25, (59, 82, 139)), (0.5, (33, 145, 140)), (0.75, (94, 201, 98)),
+    (1.0, (253, 231, 37)),
+])
+
+
+@dataclass(frozen=True)
+class Colorized:
+    """A map turned into colours, with the value range the colours stand for."""
+
+    rgb: NDArray[np.uint8]  # (H, W, 3)
+    vmin: float  # value shown by the first colour of the table
+    vmax: float  # value shown by the last colour
+    signed: bool  # True: diverging table centred on zero
+
+
+def colorize(values: NDArray[np.floating], signed: bool | None = None, vmin: float | None = None,
+             vmax: float | None = None) -> Colorized:
+    """Colour a (H, W) map: diverging and symmetric about 0 if it has negatives, else sequential.
+
+    Signed maps use [-m, m] with m = max|value|, so 0 is white and negatives are never clamped.
+    Non-negative maps use [min, max] (or the given vmin / vmax).
+    """
+    v = np.asarray(values, dtype=np.float32)
+    if v.ndim != 2:
+        raise ValueError(f"`values` must be a 2-D map, got shape {v.shape}")
+    lo = float(v.min()) if vmin is None else vmin
+    hi = float(v.max()) if vmax is None else vmax
+    if signed is None:
+        signed = lo < 0
+    if signed:
+        m = max(abs(lo), abs(hi)) or 1.0
+        idx = np.rint((v * np.float32(128 / m)) + np.float32(128))
+        np.clip(idx, 0, 256, out=idx)
+        return Colorized(DIVERGING[idx.astype(np.intp)], -m, m, True)
+    span = (hi - lo) or 1.0
+    idx = np.rint((v - np.float32(lo)) * np.float32(255 / span))
+    np.clip(idx, 0, 255, out=idx)
+    return Colorized(SEQUENTIAL[idx.astype(np.intp)], lo, lo + span if hi == lo else hi, False)
+
+
+def upscale(rgb: NDArray[np.uint8], scale: int) -> NDArray[np.uint8]:
+    """Nearest-neighbour upscaling by an integer factor, so single pixels stay visible."""
+    if scale == 1:
+        return rgb
+    return np.repeat(np.repeat(rgb, scale, axis=0), scale, axis=1)
+
+
+def encode_png(rgb: NDArray[np.uint8]) -> bytes:
+    """PNG bytes of an (H, W, 3) or (H, W) uint8 array, at zlib level 1 for speed."""
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(rgb)).save(buf, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
+    return buf.getvalue()
+
+
+def map_png(values: NDArray[np.floating], scale: int = 1) -> tuple[bytes, Colorized]:
+    """One feature map as a coloured PNG (see colorize), with its colour range."""
+    c = colorize(values)
+    return encode_png(upscale(c.rgb, scale)), c
+
+
+def grid_png(maps: NDArray[np.floating], labels: list[str], scale: int = 1, gap: int = 4) -> bytes:
+    """All maps (J, H, W) as one labelled grid, each map coloured on its own range."""
+    j, h, w = maps.shape
+    h, w = h * scale, w * scale
+    cols = math.ceil(math.sqrt(j))
+    rows = math.ceil(j / cols)
+    label_h = 14
+    canvas = np.full((rows * (h + label_h + gap) + gap, cols * (w + gap) + gap, 3), 255, np.uint8)
+    boxes = []
+    for k in range(j):
+        r, c = divmod(k, cols)
+        top, left = gap + r * (h + label_h + gap) + label_h, gap + c * (w + gap)
+        canvas[top : top + h, left : left + w] = upscale(colorize(maps[k]).rgb, scale)
+        boxes.append((left, top - label_h))
+    img = Image.fromarray(canvas)
+    draw = ImageDraw.Draw(img)
+    for (left, top), label in zip(boxes, labels, strict=True):
+        draw.text((left, top + 1), label, fill=(0, 0, 0))
+    buf = io.BytesIO()
+    img.save(buf, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
+    return buf.getvalue()
+
+
+# ---------------------------------------------------------------- overlays
+
+PAD_COLOR = (200, 200, 200)
+BOX_COLOR = (230, 50, 30)
+TAP_COLOR = (20, 110, 230)
+TAP_PAD_COLOR = (250, 160, 0)
+
+
+def auto_scale(height: int, width: int, target: int = 512, limit: int = 16) -> int:
+    """Integer zoom that brings a small image up to about `target` pixels on its long side."""
+    return max(1, min(limit, target // max(height, width, 1)))
+
+
+def draw_receptive_field(
+    pixels: NDArray[np.uint8],
+    padding: tuple[int, int],
+    box: tuple[int, int, int, int],
+    taps: list[tuple[int, int, bool]],
+    scale: int = 1,
+) -> bytes:
+    """The input with its padding (grey), the receptive-field box and every kernel tap, as PNG.
+
+    pixels (H, W, 3); padding (p_h, p_w); box (top, left, height, width) in input coordinates
+    (may reach into the padding); taps as (row, col, on padding). Drawn at `scale` x zoom.
+    """
+    h, w = pixels.shape[:2]
+    ph, pw = padding
+    canvas = np.empty((h + 2 * ph, w + 2 * pw, 3), np.uint8)
+    canvas[:] = PAD_COLOR
+    canvas[ph : ph + h, pw : pw + w] = (pixels.astype(np.uint16) * 3 // 4 + 32).astype(np.uint8)
+    img = Image.fromarray(upscale(canvas, scale))
+    draw = ImageDraw.Draw(img)
+    top, left, bh, bw = box
+    y0, x0 = (top + ph) * scale, (left + pw) * scale
+    line = max(1, scale // 4, max(h, w) // 256)
+    draw.rectangle([x0, y0, x0 + bw * scale - 1, y0 + bh * scale - 1], outline=BOX_COLOR, width=line)
+    radius = max(1, scale // 3, max(h, w) // 256)
+    for r, c, on_pad in taps:
+        cy, cx = (r + ph) * scale + scale // 2, (c + pw) * scale + scale // 2
+        draw.ellipse([cx - radius, cy - radius, cx + radius, cy + radius],
+                     fill=TAP_PAD_COLOR if on_pad else TAP_COLOR)
+    buf = io.BytesIO()
+    img.save(buf, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
+    return buf.getvalue()
+
+
+ZERO_COVERAGE = np.array([230, 0, 120], np.uint8)  # pixels no output reads
+
+
+def draw_coverage(pixels: NDArray[np.uint8], counts: NDArray[np.integer], alpha: float = 0.7,
+                  scale: int = 1) -> tuple[bytes, Colorized]:
+    """Per-pixel coverage (H, W) as a sequential heatmap over the grey image; zeros in magenta."""
+    c = colorize(counts.astype(np.float32), signed=False, vmin=0.0)
+    gray = (pixels.astype(np.float32) @ LUMA)[..., None]
+    mixed = (alpha * c.rgb + (1 - alpha) * gray).astype(np.uint8)
+    mixed[counts == 0] = ZERO_COVERAGE
+    return encode_png(upscale(mixed, scale)), c
+
+
+def tied_palette(n: int) -> NDArray[np.uint8]:
+    """n distinct colours (golden-ratio hues, alternating lightness), one per shared weight."""
+    hue = (np.arange(n) * 0.618033988749895) % 1.0
+    light = np.where(np.arange(n) % 2 == 0, 0.45, 0.6)
+    sat = 0.75
+    # HSL to RGB, vectorised.
+    chroma = (1 - np.abs(2 * light - 1)) * sat
+    hp = hue * 6
+    x = chroma * (1 - np.abs(hp % 2 - 1))
+    zeros = np.zeros(n)
+    sector = hp.astype(int) % 6
+    r = np.choose(sector, [chroma, x, zeros, zeros, x, chroma])
+    g = np.choose(sector, [x, chroma, chroma, x, zeros, zeros])
+    b = np.choose(sector, [zeros, zeros, x, chroma, chroma, x])
+    m = light - chroma / 2
+    return np.round(np.stack([r + m, g + m, b + m], axis=1) * 255).astype(np.uint8)
+
+
+def draw_dense_matrix(shape: tuple[int, int], rows: NDArray[np.integer], cols: NDArray[np.integer],
+                      tied: NDArray[np.integer], n_weights: int, scale: int = 1) -> bytes:
+    """The dense matrix M (rows x cols pixels): each shared weight in its own colour, zeros white."""
+    img = np.full((shape[0], shape[1], 3), 255, np.uint8)
+    img[rows, cols] = tied_palette(max(n_weights, 1))[tied]
+    return encode_png(upscale(img, scale))
