@@ -232,29 +232,40 @@ class Colorized:
     signed: bool  # True: diverging table centred on zero
 
 
+def color_range(lo: float, hi: float, signed: bool | None = None) -> tuple[float, float, bool]:
+    """(vmin, vmax, signed) the colours of a map with values in [lo, hi] stand for.
+
+    Signed (lo < 0 unless told): [-m, m] with m = max(|lo|, |hi|), so 0 is the middle colour.
+    Otherwise [lo, hi]; a constant map gets a range of width 1.
+    """
+    if signed is None:
+        signed = lo < 0
+    if signed:
+        m = max(abs(lo), abs(hi)) or 1.0
+        return -m, m, True
+    return lo, (hi if hi > lo else lo + 1.0), False
+
+
 def colorize(values: NDArray[np.floating], signed: bool | None = None, vmin: float | None = None,
              vmax: float | None = None) -> Colorized:
     """Colour a (H, W) map: diverging and symmetric about 0 if it has negatives, else sequential.
 
     Signed maps use [-m, m] with m = max|value|, so 0 is white and negatives are never clamped.
-    Non-negative maps use [min, max] (or the given vmin / vmax).
+    Non-negative maps use [min, max] (or the given vmin / vmax). See color_range.
     """
     v = np.asarray(values, dtype=np.float32)
     if v.ndim != 2:
         raise ValueError(f"`values` must be a 2-D map, got shape {v.shape}")
     lo = float(v.min()) if vmin is None else vmin
     hi = float(v.max()) if vmax is None else vmax
-    if signed is None:
-        signed = lo < 0
+    c_lo, c_hi, signed = color_range(lo, hi, signed)
     if signed:
-        m = max(abs(lo), abs(hi)) or 1.0
-        idx = np.rint((v * np.float32(128 / m)) + np.float32(128))
+        idx = np.rint(v * np.float32(128 / c_hi) + np.float32(128))
         np.clip(idx, 0, 256, out=idx)
-        return Colorized(DIVERGING[idx.astype(np.intp)], -m, m, True)
-    span = (hi - lo) or 1.0
-    idx = np.rint((v - np.float32(lo)) * np.float32(255 / span))
+        return Colorized(DIVERGING[idx.astype(np.intp)], c_lo, c_hi, True)
+    idx = np.rint((v - np.float32(c_lo)) * np.float32(255 / (c_hi - c_lo)))
     np.clip(idx, 0, 255, out=idx)
-    return Colorized(SEQUENTIAL[idx.astype(np.intp)], lo, lo + span if hi == lo else hi, False)
+    return Colorized(SEQUENTIAL[idx.astype(np.intp)], c_lo, c_hi, False)
 
 
 def upscale(rgb: NDArray[np.uint8], scale: int) -> NDArray[np.uint8]:

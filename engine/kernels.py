@@ -153,3 +153,38 @@ def preset(name: str, size: IntOrPair = 3, seed: int = 0) -> NDArray[np.float64]
             f"`kernels`: unknown preset {name!r}; choose from {', '.join(PRESETS)}"
         ) from None
     return p.weights(size, seed)
+
+
+def spread_kernels(kernels: NDArray[np.floating], in_channels: int) -> NDArray[np.floating]:
+    """Turn 2-D kernels into conv weights that act on the mean of the input channels.
+
+    Parameters
+    ----------
+    kernels : ndarray of shape (J, kh, kw)
+    in_channels : C / groups, the channels each kernel reads
+
+    Returns
+    -------
+    weight : ndarray of shape (J, C / groups, kh, kw) with weight[j, c] = kernels[j] / (C / groups),
+    so a preset means the same on a gray (C = 1) and an RGB (C = 3) image: y = kernel * mean_c x_c.
+    """
+    k = np.asarray(kernels)
+    if k.ndim != 3:
+        raise ValueError(f"`weights` of 2-D kernels must have shape (J, kh, kw), got {k.shape}")
+    if isinstance(in_channels, bool) or not isinstance(in_channels, int) or in_channels < 1:
+        raise ValueError(f"`in_channels` must be an int >= 1, got {in_channels!r}")
+    return np.repeat(k[:, None] / in_channels, in_channels, axis=1)
+
+
+def kernel_bank(
+    names: list[str], size: IntOrPair = 3, in_channels: int = 1, seed: int = 0
+) -> NDArray[np.floating]:
+    """Conv weights (J, C / groups, kh, kw) from preset names, each spread over the channels.
+
+    The k-th 'random' kernel uses seed + k, so several random kernels differ. ValueError names
+    `kernels` for an empty list or an unknown name, `kernel_size` for an unsupported size.
+    """
+    if not names:
+        raise ValueError("`kernels` must name at least one preset")
+    stack = np.stack([preset(name, size, seed + k) for k, name in enumerate(names)])
+    return spread_kernels(stack, in_channels)
