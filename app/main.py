@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from .api import router as api_router
+from .docs import install_docs
+from .errors import install_error_handlers
 from .settings import Settings
 from .store import ImageStore, OutputCache
 
@@ -15,6 +18,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="ConvLens",
         summary="See what a convolution layer does with its shared weights, on your own image.",
         version="0.1.0",
+        docs_url=None,  # /docs is served offline by install_docs
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.store = ImageStore(settings.cache_bytes)  # decoded images by id (store.py)
@@ -24,6 +29,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def healthz() -> dict[str, str]:
         """Ready to serve."""
         return {"status": "ok"}
+
+    app.include_router(api_router)
+    install_error_handlers(app)
+    install_docs(app)
 
     return app
 

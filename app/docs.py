@@ -1,0 +1,56 @@
+"""/docs without internet: Swagger UI's files come from the swagger-ui-bundle-v2 package, served here.
+
+FastAPI's default /docs page loads Swagger UI from a CDN; this one serves the same files from the
+installed package, and adds the request models (read from forms, queries or JSON by app/api.py)
+to the OpenAPI components so /openapi.json documents every field with its range and example.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+from pydantic.json_schema import models_json_schema
+
+from .api import REQUEST_MODELS
+
+try:  # the swagger-ui-bundle-v2 distribution installs the module swagger_ui_bundle
+    from swagger_ui_bundle import swagger_ui_path
+
+    SWAGGER_DIR: Path | None = Path(swagger_ui_path)
+except ImportError:  # pragma: no cover - the dependency is in pyproject.toml
+    SWAGGER_DIR = None
+
+
+def install_docs(app: FastAPI) -> None:
+    """Serve /docs from local Swagger UI files and extend /openapi.json with the request models."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = get_openapi(title=app.title, version=app.version, summary=app.summary,
+                             description=app.description, routes=app.routes)
+        _, defs = models_json_schema([(m, "validation") for m in REQUEST_MODELS],
+                                     ref_template="#/components/schemas/{model}")
+        schema.setdefault("components", {}).setdefault("schemas", {}).update(defs.get("$defs", {}))
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    if SWAGGER_DIR is None:
+        return
+    app.mount("/docs-assets", StaticFiles(directory=SWAGGER_DIR), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        """Swagger UI, served locally."""
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json", title=f"{app.title} API",
+            swagger_js_url="/docs-assets/swagger-ui-bundle.js", swagger_css_url="/docs-assets/swagger-ui.css",
+            swagger_favicon_url="/docs-assets/favicon-32x32.png",
+        )
