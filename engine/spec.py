@@ -121,7 +121,10 @@ class ConvSpec:
 def _input_hw(input_hw: Sequence[int]) -> Pair:
     if len(input_hw) != 2:
         raise ValueError(f"`input_hw` must be (H, W), got {tuple(input_hw)!r}")
-    h, w = int(input_hw[0]), int(input_hw[1])
+    try:
+        h, w = operator.index(input_hw[0]), operator.index(input_hw[1])
+    except TypeError:
+        raise ValueError(f"`input_hw` must be a pair of ints, got {tuple(input_hw)!r}") from None
     if h < 1 or w < 1:
         raise ValueError(f"`input_hw` must be positive, got {(h, w)!r}")
     return (h, w)

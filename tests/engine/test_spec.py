@@ -256,3 +256,13 @@ def test_output_arithmetic_input_hw_wrong_length() -> None:
 def test_output_arithmetic_same_padding_with_stride_two() -> None:
     with pytest.raises(ValueError, match="`padding`"):
         output_arithmetic((5, 5), 3, 2, "same")
+
+
+def test_output_shape_input_hw_not_integers() -> None:
+    # 5.7 rows must not be read silently as 5.
+    with pytest.raises(ValueError, match="`input_hw`"):
+        output_shape((5.7, 6), 3)  # type: ignore[arg-type]
+
+
+def test_output_shape_accepts_numpy_shapes() -> None:
+    assert output_shape(np.array([7, 9]), (3, 5)) == (5, 5)  # type: ignore[arg-type]
