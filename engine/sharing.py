@@ -8,6 +8,7 @@ inside the image, and zeros elsewhere. Each weight appears in up to H_out * W_ou
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -19,6 +20,21 @@ from .spec import ConvSpec, IntOrPair, PaddingArg, Pair, _input_hw
 
 # Largest dense M (rows x columns) that dense_matrix() will build: 16.7 M entries, 64 MiB float32.
 MAX_DENSE_ENTRIES = 1 << 24
+
+
+def _ints(values: Sequence[int], name: str) -> tuple[int, ...]:
+    """The items of a shape as Python ints, or ValueError naming `name`."""
+    try:
+        return tuple(operator.index(v) for v in values)
+    except TypeError:
+        raise ValueError(f"`{name}` must hold ints, got {tuple(values)!r}") from None
+
+
+def _groups(groups: int) -> int:
+    """groups as a Python int >= 1, or ValueError naming `groups`."""
+    if isinstance(groups, bool) or not isinstance(groups, int | np.integer) or groups < 1:
+        raise ValueError(f"`groups` must be an int >= 1, got {groups!r}")
+    return int(groups)
 
 
 def _axis_hits(n: int, k: int, s: int, p: int, d: int, n_out: int) -> NDArray[np.bool_]:
@@ -148,13 +164,12 @@ def dense_matrix(
     """
     if len(input_shape) != 3:
         raise ValueError(f"`input_shape` must be (C, H, W), got {tuple(input_shape)!r}")
-    c_in, h, w = (int(v) for v in input_shape)
+    c_in, h, w = _ints(input_shape, "input_shape")
     if c_in < 1:
         raise ValueError(f"`input_shape` must have at least one channel, got {c_in}")
     wa = _float_array(weight, "weight", 4)
     j_total, cg, kh, kw = wa.shape
-    if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
-        raise ValueError(f"`groups` must be an int >= 1, got {groups!r}")
+    groups = _groups(groups)
     if c_in % groups or j_total % groups or cg != c_in // groups:
         raise ValueError(
             f"`weight` of shape {wa.shape} does not fit {c_in} input channels in "
@@ -252,9 +267,10 @@ def parameter_counts(
     """
     if len(input_shape) != 3 or len(weight_shape) != 4:
         raise ValueError("`input_shape` must be (C, H, W) and `weight_shape` (J, C/groups, kh, kw)")
-    c_in, h, w = (int(v) for v in input_shape)
-    j_total, cg, kh, kw = (int(v) for v in weight_shape)
-    if groups < 1 or c_in % groups or j_total % groups or cg != c_in // groups:
+    c_in, h, w = _ints(input_shape, "input_shape")
+    j_total, cg, kh, kw = _ints(weight_shape, "weight_shape")
+    groups = _groups(groups)
+    if c_in % groups or j_total % groups or cg != c_in // groups:
         raise ValueError(
             f"`weight_shape` {tuple(weight_shape)} does not fit {c_in} channels in {groups} group(s)"
         )

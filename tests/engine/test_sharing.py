@@ -342,3 +342,26 @@ def test_coverage_same_padding_with_stride_two() -> None:
 def test_coverage_input_hw_wrong_length() -> None:
     with pytest.raises(ValueError, match="`input_hw`"):
         coverage((6,), 3)
+
+
+def test_parameter_counts_groups_zero() -> None:
+    with pytest.raises(ValueError, match="`groups`"):
+        parameter_counts((3, 6, 7), (3, 3, 3, 2), groups=0)
+
+
+def test_parameter_counts_groups_not_an_int() -> None:
+    with pytest.raises(ValueError, match="`groups`"):
+        parameter_counts((4, 6, 7), (2, 2, 3, 2), groups=2.0)  # type: ignore[arg-type]
+
+
+def test_dense_matrix_and_counts_accept_numpy_integers() -> None:
+    # As conv2d does: shapes and groups often come out of NumPy.
+    dm = dense_matrix(np.array([2, 6, 7]), np.ones((2, 1, 3, 3)), groups=np.int64(2))  # type: ignore[arg-type]
+    assert dm.shape == (2 * 4 * 5, 2 * 6 * 7)
+    counts = parameter_counts(np.array([2, 6, 7]), np.array([2, 1, 3, 3]), groups=np.int64(2))  # type: ignore[arg-type]
+    assert counts.connections == dm.nnz
+
+
+def test_dense_matrix_input_shape_not_integers() -> None:
+    with pytest.raises(ValueError, match="`input_shape`"):
+        dense_matrix((2.5, 6, 7), np.ones((2, 2, 3, 3)))  # type: ignore[arg-type]
