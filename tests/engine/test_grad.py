@@ -379,3 +379,21 @@ def test_loss_grad_mse_needs_target() -> None:
 def test_loss_grad_target_wrong_shape() -> None:
     with pytest.raises(ValueError, match="`target`"):
         loss_grad(np.zeros((1, 2, 2)), "relu", "mse", np.zeros((1, 2, 3)))
+
+
+def test_contributions_index_not_a_sequence() -> None:
+    with pytest.raises((ValueError, TypeError), match="`index`"):
+        weight_grad_contributions(X, GO, 5, (3, 2))  # type: ignore[arg-type]
+
+
+def test_contributions_index_not_integers() -> None:
+    # (0, 0, 0.9, 0) must not be read silently as tap (0, 0, 0, 0).
+    with pytest.raises((ValueError, TypeError), match="`index`"):
+        weight_grad_contributions(X, GO, (0, 0, 0.9, 0), (3, 2))  # type: ignore[arg-type]
+
+
+def test_contributions_accept_numpy_integers() -> None:
+    # conv2d accepts groups=np.int64(2); its gradient view must too.
+    x, go = np.ones((2, 6, 7)), np.ones((2, 4, 5))
+    got = weight_grad_contributions(x, go, (np.int64(1), 0, 2, 2), 3, groups=np.int64(2))  # type: ignore[arg-type]
+    np.testing.assert_array_equal(got, np.ones((4, 5)))
