@@ -220,12 +220,14 @@ def test_decimation_equals_strided_conv(case: Case) -> None:
     np.testing.assert_array_equal(dec.strided, dec.full[:, dec.kept_rows][:, :, dec.kept_cols])
 
 
-def test_decimation_is_bit_exact_on_the_shift_and_add_path(rng: np.random.Generator) -> None:
-    # One kernel on one channel: each output is the same sequence of multiply-adds at any stride.
+def test_decimation_single_kernel_single_channel(rng: np.random.Generator) -> None:
+    # Equality to the last bit is not promised: the fast paths may sum the taps in another order
+    # at stride 1 than at stride s (BLAS blocking), so this is checked to 1e-12 like the rest.
     x = rng.standard_normal((1, 13, 11))
     wt = rng.standard_normal((1, 1, 3, 4))
     dec = conv2d_decimated(x, wt, 0.25, stride=(3, 2), padding=(1, 2), dilation=(2, 1))
-    np.testing.assert_array_equal(dec.strided, conv2d(x, wt, 0.25, (3, 2), (1, 2), (2, 1)))
+    np.testing.assert_allclose(dec.strided, conv2d(x, wt, 0.25, (3, 2), (1, 2), (2, 1)), rtol=1e-12,
+                               atol=1e-12)
 
 
 def test_decimation_with_stride_one_keeps_everything(rng: np.random.Generator) -> None:
