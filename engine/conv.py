@@ -2,14 +2,16 @@
 
 The forward pass is a banded im2col: for a strip of output rows at a time, the windows of
 the padded input are copied into a reused cache-sized buffer of shape (C/g * kh * kw, rows * W_out)
-and multiplied by the (J/g, C/g * kh * kw) weight matrix. Strips are split across threads.
-No Python loop runs over individual output positions.
+and multiplied by the (J/g, C/g * kh * kw) weight matrix. Strips are split across threads, with
+BLAS pinned to one thread inside them. No Python loop runs over individual output positions.
+(Measured in bench/engine.py: shift-and-add per tap and a per-row im2col were both no faster
+than this on any benchmark case, so they are not kept.)
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -17,13 +19,16 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 from numpy.typing import ArrayLike, NDArray
 
+from ._blas import single_threaded_blas
 from .spec import ConvSpec, IntOrPair, PaddingArg
 
 ACTIVATIONS = ("none", "relu", "sigmoid", "tanh")
 
-# Floats per strip buffer: about 1 MiB of float32, which stays in a core's L2 cache.
-STRIP_FLOATS = 1 << 18
-_THREADS = max(1, min(4, os.cpu_count() or 1))
+# Floats per im2col strip buffer (2 MiB of float32 forward, 4 MiB backward, per thread): large
+# enough for efficient matmuls, small enough to stay near the cache. Tuned with bench/engine.py.
+STRIP_FLOATS = 1 << 19
+BACKWARD_STRIP_FLOATS = 1 << 20
+_THREADS = int(os.environ.get("CONVLENS_THREADS", max(1, min(4, os.cpu_count() or 1))))
 _POOL: ThreadPoolExecutor | None = None
 
 
@@ -116,31 +121,88 @@ def pad(x: NDArray[np.floating], padding: tuple[int, int]) -> NDArray[np.floatin
     return out
 
 
-def window_view(
-    xp: NDArray[np.floating], spec: ConvSpec, row0: int, rows: int, w_out: int
-) -> NDArray[np.floating]:
-    """Read-only (C, kh, kw, rows, W_out) view: the taps of output rows [row0, row0 + rows)."""
-    (kh, kw), (sh, sw), (dh, dw) = spec.kernel_size, spec.stride, spec.dilation
-    s0, s1, s2 = xp.strides
-    base = xp[:, row0 * sh :, :]
-    return as_strided(
-        base,
-        shape=(xp.shape[0], kh, kw, rows, w_out),
-        strides=(s0, dh * s1, dw * s2, sh * s1, sw * s2),
-        writeable=False,
-    )
+def padded_phases(x: NDArray[np.floating], padding: tuple[int, int], s_w: int) -> NDArray[np.floating]:
+    """x zero-padded, with its columns split by phase (column mod s_w): (s_w, C, Hp, ceil(Wp / s_w)).
+
+    Strided windows then read each phase with unit stride, which copies faster than gathering
+    every s_w-th float. Phase ph holds padded columns ph, ph + s_w, ...; with s_w == 1 this is
+    pad(x)[None].
+    """
+    if s_w == 1:
+        return pad(x, padding)[None]
+    ph_, pw = padding
+    c, h, w = x.shape
+    wq = -(-(w + 2 * pw) // s_w)
+    out = np.zeros((s_w, c, h + 2 * ph_, wq), dtype=x.dtype)
+    for ph in range(s_w):
+        q0 = pw + (ph - pw) % s_w  # first padded column of this phase that holds a pixel
+        part = x[:, :, q0 - pw :: s_w]
+        out[ph, :, ph_ : ph_ + h, q0 // s_w : q0 // s_w + part.shape[2]] = part
+    return out
 
 
-def strips(h_out: int, row_floats: int) -> list[tuple[int, int]]:
-    """Split output rows into [start, stop) strips whose buffer is about STRIP_FLOATS."""
-    rows = max(1, STRIP_FLOATS // max(1, row_floats))
+@dataclass(frozen=True)
+class ColumnPlan:
+    """Kernel columns grouped by the phase they read, so each group is one unit-stride copy.
+
+    Kernel column v reads padded column s_w*n + d_w*v = s_w*(n + offset) + phase, with
+    (offset, phase) = divmod(d_w*v, s_w). The columns of one phase form an arithmetic
+    progression, and so do their offsets.
+    """
+
+    order: tuple[int, ...]  # kernel columns v in buffer order (grouped by phase)
+    groups: tuple[tuple[int, int, int, int], ...]  # (phase, count, first offset, offset step)
+
+    @classmethod
+    def of(cls, spec: ConvSpec) -> ColumnPlan:
+        """Plan the columns of spec's kernel."""
+        kw, sw, dw = spec.kernel_size[1], spec.stride[1], spec.dilation[1]
+        order: list[int] = []
+        groups = []
+        for ph in range(sw):
+            vs = [v for v in range(kw) if (dw * v) % sw == ph]
+            if vs:
+                offs = [(dw * v) // sw for v in vs]
+                groups.append((ph, len(vs), offs[0], offs[1] - offs[0] if len(vs) > 1 else 1))
+                order += vs
+        return cls(tuple(order), tuple(groups))
+
+    def fill(
+        self, cols: NDArray[np.floating], xq: NDArray[np.floating], spec: ConvSpec, row0: int
+    ) -> None:
+        """Copy into cols, shaped (C, kh, kw, rows, W_out) in plan order, the windows of rows row0...
+
+        xq is padded_phases(x); cols[c, u, i, r, n] = x_pad[c, s_h*(row0 + r) + d_h*u,
+        s_w*n + d_w*order[i]].
+        """
+        c, kh, _, rows, w_out = cols.shape
+        sh, dh = spec.stride[0], spec.dilation[0]
+        i = 0
+        for ph, count, off, step in self.groups:
+            base = xq[ph, :, row0 * sh :, off:]
+            s0, s1, s2 = base.strides
+            view = as_strided(
+                base,
+                shape=(c, kh, count, rows, w_out),
+                strides=(s0, dh * s1, step * s2, sh * s1, s2),
+                writeable=False,
+            )
+            np.copyto(cols[:, :, i : i + count], view)
+            i += count
+
+
+def strips(h_out: int, row_floats: int, budget: int | None = None) -> list[tuple[int, int]]:
+    """Split output rows into [start, stop) strips whose buffer holds about `budget` floats."""
+    rows = max(1, (STRIP_FLOATS if budget is None else budget) // max(1, row_floats))
     return [(m, min(m + rows, h_out)) for m in range(0, h_out, rows)]
 
 
 def _pool() -> ThreadPoolExecutor:
     global _POOL
     if _POOL is None:
-        _POOL = ThreadPoolExecutor(max_workers=_THREADS, thread_name_prefix="convlens")
+        _POOL = ThreadPoolExecutor(
+            max_workers=_THREADS, thread_name_prefix="convlens", initializer=single_threaded_blas
+        )
     return _POOL
 
 
@@ -162,65 +224,26 @@ def _im2col_forward(layer: Layer) -> NDArray[np.floating]:
     cg, jg = layer.group_sizes
     kh, kw = spec.kernel_size
     taps = cg * kh * kw
-    xp = pad(x, spec.padding)
+    xq = padded_phases(x, spec.padding, spec.stride[1])
+    plan = ColumnPlan.of(spec)
     y = np.empty((weight.shape[0], h_out, w_out), dtype=x.dtype)
-    w_mat = weight.reshape(groups, jg, taps)
+    w_mat = np.ascontiguousarray(weight[:, :, :, plan.order]).reshape(groups, jg, taps)
     bands = strips(h_out, taps * w_out)
 
     def work(chunk: list[tuple[int, int]]) -> None:
         rows_max = max(b - a for a, b in chunk)
         buf = np.empty(taps * rows_max * w_out, dtype=x.dtype)
         for g in range(groups):
-            xg = xp[g * cg : (g + 1) * cg]
+            xg = xq[:, g * cg : (g + 1) * cg]
             for a, b in chunk:
                 rows = b - a
                 cols = buf[: taps * rows * w_out].reshape(cg, kh, kw, rows, w_out)
-                np.copyto(cols, window_view(xg, spec, a, rows, w_out))
+                plan.fill(cols, xg, spec, a)
                 out = y[g * jg : (g + 1) * jg, a:b].reshape(jg, rows * w_out)
                 np.matmul(w_mat[g], cols.reshape(taps, rows * w_out), out=out)
 
     run_chunks(work, bands)
     return y
-
-
-def _taps_forward(layer: Layer) -> NDArray[np.floating]:
-    """Shift-and-add: one multiply-add per kernel tap, in cache-sized strips."""
-    x, weight, spec = layer.x, layer.weight, layer.spec
-    h_out, w_out = layer.out_hw
-    cg, jg = layer.group_sizes
-    kh, kw = spec.kernel_size
-    xp = pad(x, spec.padding)
-    y = np.zeros((weight.shape[0], h_out, w_out), dtype=x.dtype)
-    bands = strips(h_out, 4 * w_out)
-
-    def work(chunk: list[tuple[int, int]]) -> None:
-        rows_max = max(b - a for a, b in chunk)
-        tmp = np.empty(rows_max * w_out, dtype=x.dtype)
-        for a, b in chunk:
-            rows = b - a
-            t = tmp[: rows * w_out].reshape(rows, w_out)
-            for j in range(weight.shape[0]):
-                g = j // jg
-                yj = y[j, a:b]
-                for c in range(cg):
-                    view = window_view(xp[g * cg + c : g * cg + c + 1], spec, a, rows, w_out)[0]
-                    for u in range(kh):
-                        for v in range(kw):
-                            w = weight[j, c, u, v]
-                            if w == 0:
-                                continue
-                            np.multiply(view[u, v], w, out=t)
-                            yj += t
-
-    run_chunks(work, bands)
-    return y
-
-
-def _use_taps(layer: Layer) -> bool:
-    # Shift-and-add wins when the matmul would be a thin (J x taps) product: a single kernel
-    # on a single channel. Measured in bench/engine.py.
-    cg, _ = layer.group_sizes
-    return layer.weight.shape[0] * cg == 1
 
 
 def conv2d(
@@ -254,16 +277,21 @@ def conv2d(
     H_out = floor((H + 2 p_h - d_h (kh - 1) - 1) / s_h) + 1 (likewise W_out).
     """
     layer = prepare(x, weight, stride, padding, dilation, groups)
-    y = _taps_forward(layer) if _use_taps(layer) else _im2col_forward(layer)
+    y = _im2col_forward(layer)
     b = check_bias(bias, layer.weight.shape[0], layer.x.dtype)
     if b is not None:
         y += b[:, None, None]
     return y
 
 
+def _as_float(y: ArrayLike) -> NDArray[np.floating]:
+    a = np.asarray(y)
+    return a if a.dtype.kind == "f" else a.astype(np.float64)
+
+
 def activate(y: ArrayLike, activation: str = "none") -> NDArray[np.floating]:
     """Apply σ elementwise: 'none' (identity), 'relu', 'sigmoid' or 'tanh'."""
-    a = np.asarray(y)
+    a = _as_float(y)
     if activation == "none":
         return a
     if activation == "relu":
@@ -283,7 +311,7 @@ def activate(y: ArrayLike, activation: str = "none") -> NDArray[np.floating]:
 
 def activation_grad(y: ArrayLike, activation: str = "none") -> NDArray[np.floating]:
     """dσ/dz as a function of the pre-activation z = y, elementwise."""
-    z = np.asarray(y)
+    z = _as_float(y)
     if activation == "none":
         return np.ones_like(z)
     if activation == "relu":
@@ -330,8 +358,8 @@ def conv2d_decimated(
     return Decimation(full, full[:, :: s[0], :: s[1]], rows, cols)
 
 
-def iter_strips(layer: Layer) -> Iterator[tuple[int, int]]:
-    """Output-row strips sized for the im2col buffer of this layer."""
+def backward_strips(layer: Layer) -> list[tuple[int, int]]:
+    """Output-row strips sized for the backward pass's im2col buffers of this layer."""
     cg, _ = layer.group_sizes
     kh, kw = layer.spec.kernel_size
-    yield from strips(layer.out_hw[0], cg * kh * kw * layer.out_hw[1])
+    return strips(layer.out_hw[0], cg * kh * kw * layer.out_hw[1], BACKWARD_STRIP_FLOATS)

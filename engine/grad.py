@@ -9,25 +9,33 @@ one term per position: the shared weight gets one update, the sum of all of them
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from .conv import (
+    ColumnPlan,
     Layer,
     _float_array,
     activate,
     activation_grad,
-    iter_strips,
+    backward_strips,
     pad,
+    padded_phases,
     prepare,
     run_chunks,
-    window_view,
 )
 from .spec import ConvSpec, IntOrPair, PaddingArg, as_pair
 
 LOSSES = ("sum", "mse")
+
+
+def _tap_column(v: int, spec: ConvSpec) -> tuple[int, int]:
+    """(phase, offset) of kernel column v: padded column d_w*v = s_w*offset + phase."""
+    off, ph = divmod(spec.dilation[1] * v, spec.stride[1])
+    return ph, off
 
 
 def _check_grad_out(grad_out: ArrayLike, layer: Layer) -> NDArray[np.floating]:
@@ -67,52 +75,62 @@ def conv2d_backward(
     spec = layer.spec
     cg, jg = layer.group_sizes
     kh, kw = spec.kernel_size
-    (sh, sw), (dh, dw) = spec.stride, spec.dilation
+    (sh, sw), dh = spec.stride, spec.dilation[0]
     h_out, w_out = layer.out_hw
     taps = cg * kh * kw
-    xp = pad(layer.x, spec.padding)
-    w_mat = layer.weight.reshape(layer.groups, jg, taps)
+    # dL/dx_pad is gathered with its columns split by phase (column mod s_w), shape (s_w, C, Hp, Wq),
+    # so each tap's scatter-add writes with unit stride.
+    xq = padded_phases(layer.x, spec.padding, sw)  # (s_w, C, Hp, Wq)
+    dtype = xq.dtype
+    plan = ColumnPlan.of(spec)
+    w_mat = np.ascontiguousarray(layer.weight[:, :, :, plan.order]).reshape(layer.groups, jg, taps)
     eff_h = spec.effective_kernel[0]
-    bands = list(iter_strips(layer))
-    grad_xp = np.zeros_like(xp)
-    grad_w = np.zeros((layer.groups, jg, taps), dtype=xp.dtype)
+    bands = backward_strips(layer)
+    grad_xq = np.zeros_like(xq)
+    grad_w = np.zeros((layer.groups, jg, taps), dtype=dtype)  # columns in plan order
     parts: list[tuple[int, NDArray[np.floating], NDArray[np.floating]]] = []
 
     def work(chunk: list[tuple[int, int]]) -> None:
         top = chunk[0][0] * sh  # first padded row this chunk touches
         bottom = (chunk[-1][1] - 1) * sh + eff_h
-        local = np.zeros((xp.shape[0], bottom - top, xp.shape[2]), dtype=xp.dtype)
+        local = np.zeros((sw, xq.shape[1], bottom - top, xq.shape[3]), dtype=dtype)
         gw = np.zeros_like(grad_w)
         rows_max = max(b - a for a, b in chunk)
-        buf = np.empty(taps * rows_max * w_out, dtype=xp.dtype)
+        buf = np.empty(taps * rows_max * w_out, dtype=dtype)
         for g in range(layer.groups):
-            xg = xp[g * cg : (g + 1) * cg]
+            xg = xq[:, g * cg : (g + 1) * cg]
             for a, b in chunk:
                 rows = b - a
                 cols = buf[: taps * rows * w_out].reshape(taps, rows * w_out)
-                np.copyto(cols.reshape(cg, kh, kw, rows, w_out), window_view(xg, spec, a, rows, w_out))
+                plan.fill(cols.reshape(cg, kh, kw, rows, w_out), xg, spec, a)
                 gos = go[g * jg : (g + 1) * jg, a:b].reshape(jg, rows * w_out)
                 gw[g] += gos @ cols.T
                 dcols = (w_mat[g].T @ gos).reshape(cg, kh, kw, rows, w_out)
                 r0 = a * sh - top
-                for u in range(kh):
-                    for v in range(kw):
-                        local[
-                            g * cg : (g + 1) * cg,
-                            r0 + dh * u : r0 + dh * u + sh * (rows - 1) + 1 : sh,
-                            dw * v : dw * v + sw * (w_out - 1) + 1 : sw,
-                        ] += dcols[:, u, v]
+                for i, v in enumerate(plan.order):
+                    ph, off = _tap_column(v, spec)
+                    target = local[ph, g * cg : (g + 1) * cg, :, off : off + w_out]
+                    for u in range(kh):
+                        target[:, r0 + dh * u : r0 + dh * u + sh * (rows - 1) + 1 : sh] += dcols[:, u, i]
         parts.append((top, local, gw))
 
     # Chunks are contiguous, so each thread's buffer covers only its own rows (plus the halo).
     run_chunks(work, bands)
     for top, local, gw in parts:
-        grad_xp[:, top : top + local.shape[1]] += local
+        grad_xq[:, :, top : top + local.shape[2]] += local
         grad_w += gw
     ph, pw = spec.padding
-    grad_x = grad_xp[:, ph : ph + layer.x.shape[1], pw : pw + layer.x.shape[2]].copy()
+    c_in, h, w = layer.x.shape
+    grad_xp = np.empty((c_in, h + 2 * ph, w + 2 * pw), dtype=dtype)
+    for phase in range(sw):
+        n = grad_xp[:, :, phase::sw].shape[2]
+        grad_xp[:, :, phase::sw] = grad_xq[phase, :, :, :n]
+    grad_x = grad_xp[:, ph : ph + h, pw : pw + w].copy()
     grad_b = go.sum(axis=(1, 2))
-    return grad_x, grad_w.reshape(layer.weight.shape), grad_b
+    grad_w_plan = grad_w.reshape(layer.weight.shape)
+    grad_w_out = np.empty_like(grad_w_plan)
+    grad_w_out[:, :, :, plan.order] = grad_w_plan
+    return grad_x, grad_w_out, grad_b
 
 
 def weight_grad_contributions(
@@ -148,8 +166,9 @@ def weight_grad_contributions(
     xa = np.asarray(x)
     if xa.ndim != 3:
         raise ValueError(f"`x` must have 3 dimensions, got shape {xa.shape}")
-    if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
+    if isinstance(groups, bool) or not isinstance(groups, int | np.integer) or groups < 1:
         raise ValueError(f"`groups` must be an int >= 1, got {groups!r}")
+    groups = int(groups)
     if xa.shape[0] % groups:
         raise ValueError(f"`groups`={groups} must divide the input channels ({xa.shape[0]})")
     j_total, cg = go_arr.shape[0], xa.shape[0] // groups
@@ -157,9 +176,12 @@ def weight_grad_contributions(
     # A zero weight of the right shape lets prepare() check every argument and the shapes.
     layer = prepare(xa, np.zeros(weight_shape, dtype=np.float32), stride, padding, dilation, groups)
     go = _check_grad_out(go_arr, layer)
-    if len(index) != 4:
-        raise ValueError(f"`index` must be (j, c, u, v), got {tuple(index)!r}")
-    j, c, u, v = (int(i) for i in index)
+    try:
+        if len(index) != 4 or any(isinstance(i, bool) for i in index):
+            raise TypeError
+        j, c, u, v = (operator.index(i) for i in index)
+    except TypeError:
+        raise ValueError(f"`index` must be four integers (j, c, u, v), got {index!r}") from None
     for name, i, n in zip("jcuv", (j, c, u, v), weight_shape, strict=True):
         if not 0 <= i < n:
             raise ValueError(f"`index` {name}={i} is out of range 0..{n - 1}")

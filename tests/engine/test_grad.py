@@ -103,7 +103,7 @@ def _backward_ref(x: np.ndarray, wt: np.ndarray, go: np.ndarray, case: Case):  #
 def test_backward_matches_loops_with_any_strip_size(monkeypatch: pytest.MonkeyPatch, case: Case,
                                                      strip_floats: int) -> None:
     # Small strips force many row bands (with overlapping halos) split across threads.
-    monkeypatch.setattr(conv_module, "STRIP_FLOATS", strip_floats)
+    monkeypatch.setattr(conv_module, "BACKWARD_STRIP_FLOATS", strip_floats)
     x, wt, _ = case.arrays(seed=12)
     go = np.random.default_rng(13).standard_normal((case.j, *case.out_hw))
     got = conv2d_backward(x, wt, go, **case.kwargs())  # type: ignore[arg-type]

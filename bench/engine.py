@@ -1,0 +1,157 @@
+"""Benchmark of the NumPy engine against PyTorch's CPU conv2d, measured in the same run.
+
+Prints, per case, the engine's forward and backward times, warm (the same shape repeated; the
+median of several runs) and cold (the first call with a new shape, which is what a web request
+with new settings meets), the ratio to torch.nn.functional.conv2d / torch autograd when torch is
+importable (an optional tool of this script, never a dependency of the project), and the peak
+extra memory of the engine's forward pass as a multiple of the output size (tracemalloc).
+
+    .venv/bin/python bench/engine.py            # all cases
+    .venv/bin/python bench/engine.py --quick    # fewer repeats
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+import tracemalloc
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from engine import conv2d, conv2d_backward  # noqa: E402
+
+try:
+    import torch
+    import torch.nn.functional as F
+except ImportError:  # torch is optional: without it only the engine's own times print
+    torch = None
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    channels: int
+    size: int
+    kernels: int
+    k: int
+    stride: int = 1
+
+    @property
+    def padding(self) -> int:
+        return self.k // 2
+
+
+CASES = [
+    Case("gray 1024² · one 3×3", 1, 1024, 1, 3),
+    Case("gray 1024² · eight 3×3", 1, 1024, 8, 3),
+    Case("RGB 1024² · eight 5×5", 3, 1024, 8, 5),
+    Case("RGB 1024² · eight 7×7 s2 p3", 3, 1024, 8, 7, 2),
+    Case("gray 4096² · one 3×3", 1, 4096, 1, 3),
+]
+
+
+def timed(fn: Callable[[], object]) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def warm(fn: Callable[[], object], repeats: int) -> float:
+    return statistics.median(timed(fn) for _ in range(repeats))
+
+
+def peak_extra_bytes(fn: Callable[[], object]) -> int:
+    tracemalloc.start()
+    tracemalloc.reset_peak()
+    fn()
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return peak
+
+
+def ms(t: float) -> str:
+    return f"{t * 1e3:8.1f} ms"
+
+
+def measure(case: Case, rng: np.random.Generator, repeats: int) -> None:
+    """Time one case, engine then torch, and print its rows."""
+    x = rng.standard_normal((case.channels, case.size, case.size)).astype(np.float32)
+    w = rng.standard_normal((case.kernels, case.channels, case.k, case.k)).astype(np.float32)
+    kw = {"stride": case.stride, "padding": case.padding}
+
+    def fwd() -> np.ndarray:
+        return conv2d(x, w, None, **kw)
+
+    e_cold = timed(fwd)
+    e_warm = warm(fwd, repeats)
+    y = fwd()
+    go = rng.standard_normal(y.shape).astype(np.float32)
+
+    def bwd() -> object:
+        return conv2d_backward(x, w, go, **kw)
+
+    b_cold = timed(bwd)
+    b_warm = warm(bwd, max(3, repeats // 3))
+    peak = peak_extra_bytes(fwd)
+    out_bytes = y.nbytes
+    row = {"fwd": (e_cold, e_warm), "bwd": (b_cold, b_warm)}
+    ref: dict[str, tuple[float, float]] = {}
+    if torch is not None:
+        time.sleep(0.3)  # let spinning BLAS/OpenMP threads of the other library go idle
+        xt = torch.from_numpy(x)[None]
+        wt = torch.from_numpy(w)
+        with torch.no_grad():
+            t_cold = timed(lambda: F.conv2d(xt, wt, None, **kw))
+            t_warm = warm(lambda: F.conv2d(xt, wt, None, **kw), repeats)
+        xg = xt.clone().requires_grad_(True)
+        wg = wt.clone().requires_grad_(True)
+        yt = F.conv2d(xg, wg, None, **kw)
+        gt = torch.from_numpy(go)[None]
+
+        def tb() -> object:
+            return torch.autograd.grad(yt, (xg, wg), gt, retain_graph=True)
+
+        tb_cold = timed(tb)
+        tb_warm = warm(tb, max(3, repeats // 3))
+        ref = {"fwd": (t_cold, t_warm), "bwd": (tb_cold, tb_warm)}
+        err = float(np.abs(yt.detach().numpy()[0] - y).max() / (np.abs(y).max() + 1e-30))
+    for kind in ("fwd", "bwd"):
+        cold, hot = row[kind]
+        line = f"{case.name if kind == 'fwd' else '':30} {kind:9} {ms(cold):>12} {ms(hot):>12}"
+        if ref:
+            r_cold, r_hot = ref[kind]
+            line += f" {ms(r_cold):>12} {ms(r_hot):>12} {hot / r_hot:9.2f}x {cold / r_cold:17.2f}x"
+        print(line)
+    extra = f"{'':30} {'memory':9} peak extra {peak / 2**20:.1f} MiB = {peak / out_bytes:.2f}x output"
+    if ref:
+        extra += f"; max rel. difference to torch {err:.1e}"
+    print(extra)
+
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="3 repeats instead of 9")
+    args = parser.parse_args()
+    repeats = 3 if args.quick else 9
+    rng = np.random.default_rng(0)
+    if torch is not None:
+        torch.set_num_threads(2)
+        # Initialise torch once on an unrelated shape so "cold" below is a new shape only.
+        F.conv2d(torch.zeros(1, 1, 8, 8), torch.zeros(1, 1, 3, 3))
+    print(f"numpy {np.__version__}" + (f", torch {torch.__version__} (CPU)" if torch else ", no torch"))
+    header = (f"{'case':30} {'':9} {'engine cold':>12} {'engine warm':>12} {'torch cold':>12} "
+              f"{'torch warm':>12} {'warm ratio':>10} {'cold vs torch cold':>18}")
+    print(header)
+    for case in CASES:
+        measure(case, rng, repeats)
+
+if __name__ == "__main__":
+    main()
