@@ -1,0 +1,127 @@
+// Talking to the REST API: form-encoded POSTs, JSON errors that name a field, stale answers
+// dropped, and a busy counter for the progress bar.
+
+/** An API error: HTTP status, the message in words, and the parameter it concerns. */
+export class ApiError extends Error {
+  /**
+   * @param {number} status
+   * @param {string} message
+   * @param {string|null} field
+   */
+  constructor(status, message, field) {
+    super(message);
+    this.name = 'ApiError';
+    this.status = status;
+    this.field = field;
+  }
+}
+
+/** Thrown (and ignored by callers) when a newer request replaced this one. */
+export class Stale extends Error {
+  constructor() {
+    super('superseded by a newer request');
+    this.name = 'Stale';
+  }
+}
+
+let inFlight = 0;
+const busyListeners = new Set();
+
+/**
+ * Call fn(count) whenever the number of requests in flight changes.
+ * @param {(count: number) => void} fn
+ */
+export function onBusy(fn) {
+  busyListeners.add(fn);
+}
+
+function setBusy(delta) {
+  inFlight += delta;
+  busyListeners.forEach((fn) => fn(inFlight));
+}
+
+/**
+ * Turn a failed response into an ApiError with the API's detail and field.
+ * @param {Response} res
+ * @returns {Promise<ApiError>}
+ */
+async function errorOf(res) {
+  let detail = `${res.status} ${res.statusText}`;
+  let field = null;
+  try {
+    const body = await res.json();
+    if (typeof body.detail === 'string') detail = body.detail;
+    else if (Array.isArray(body.detail) && body.detail.length) {
+      const first = body.detail[0];
+      detail = first.msg || detail;
+      const loc = first.loc || [];
+      field = loc[loc.length - 1] || null;
+    }
+    if (body.field) field = body.field;
+  } catch {
+    // not JSON: keep the status line
+  }
+  return new ApiError(res.status, detail, field);
+}
+
+/**
+ * POST a body to the API and return its JSON; throws ApiError on a non-2xx answer.
+ * @param {string} path
+ * @param {URLSearchParams|FormData} body
+ * @param {AbortSignal} [signal]
+ * @returns {Promise<any>}
+ */
+export async function postJson(path, body, signal) {
+  setBusy(1);
+  try {
+    const res = await fetch(path, { method: 'POST', body, signal, headers: { Accept: 'application/json' } });
+    if (!res.ok) throw await errorOf(res);
+    return await res.json();
+  } finally {
+    setBusy(-1);
+  }
+}
+
+/**
+ * Upload an image (a File or Blob) and return {id, width, height, ...}.
+ * @param {Blob} file
+ * @param {string} [name]
+ * @returns {Promise<any>}
+ */
+export async function uploadImage(file, name = 'image.png') {
+  const form = new FormData();
+  form.append('image', file, file.name || name);
+  return postJson('/api/images', form);
+}
+
+/**
+ * One logical request line (for example "the feature maps"): starting a new request aborts the
+ * previous one, and an answer that arrives for an older request rejects with Stale.
+ */
+export class Channel {
+  constructor() {
+    this.serial = 0;
+    this.controller = null;
+  }
+
+  /**
+   * Run fn(signal); resolve with its value only if no newer run started meanwhile.
+   * @template T
+   * @param {(signal: AbortSignal) => Promise<T>} fn
+   * @returns {Promise<T>}
+   */
+  async run(fn) {
+    this.serial += 1;
+    const mine = this.serial;
+    if (this.controller) this.controller.abort();
+    this.controller = new AbortController();
+    try {
+      const value = await fn(this.controller.signal);
+      if (mine !== this.serial) throw new Stale();
+      return value;
+    } catch (err) {
+      if (mine !== this.serial || (err && err.name === 'AbortError')) throw new Stale();
+      throw err;
+    }
+  }
+}

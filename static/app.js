@@ -1,0 +1,532 @@
+// ConvLens page controller: reads the form, keeps the state in the URL, asks the API, and hands
+// the answers to the views. The maths lives in convmath.js, the drawing in views/.
+
+import { ApiError, Channel, Stale, onBusy, postJson, uploadImage } from './api.js';
+import { formatInt, parsePair, receptiveField } from './convmath.js';
+import { clear, el } from './dom.js';
+import { DEFAULTS, TABS, fromQuery, layerChanged, layerParams, toQuery } from './state.js';
+import { renderFormula } from './views/formula.js';
+import { InputView } from './views/input.js';
+import { MapsView } from './views/maps.js';
+import { SlidingView } from './views/sliding.js';
+import { SharingView } from './views/sharing.js';
+import { DenseView } from './views/dense.js';
+import { GradientsView } from './views/gradients.js';
+
+const $ = (sel) => document.querySelector(sel);
+const DEBOUNCE_MS = 150;
+const BUSY_AFTER_MS = 200;
+
+const form = $('#controls');
+const workspace = $('#workspace');
+
+/** The current state (see state.js) and what the server answered for it. */
+let state = fromQuery(location.search);
+let layer = null; // last /api/convolve answer for `state`
+let hoverUnit = null; // [row, col] under the pointer
+let imageBlob = null; // the user's file, kept to upload again after a 404
+let debounce = 0;
+
+const convolveChannel = new Channel();
+const inputView = new InputView($('#input-view'));
+const mapsView = new MapsView($('#maps'), {
+  onHover: (unit) => { hoverUnit = unit; showUnit(); },
+  onPick: (unit) => pinUnit(unit),
+});
+const views = {};
+
+// ------------------------------------------------------------------ state ⇄ form
+
+/** Read the form into a copy of the state (the view fields are kept). */
+function readForm() {
+  const data = new FormData(form);
+  const next = { ...state };
+  for (const key of ['kernel_size', 'stride', 'padding', 'dilation', 'groups', 'bias', 'activation', 'color', 'seed']) {
+    next[key] = String(data.get(key) ?? '').trim();
+  }
+  next.kernels = data.getAll('kernels').map(String).join(',');
+  next.weights = String(data.get('weights') || '');
+  return next;
+}
+
+/** Put a state into the form controls. */
+function writeForm(s) {
+  for (const key of ['kernel_size', 'stride', 'padding', 'dilation', 'groups', 'bias', 'activation', 'seed']) {
+    const input = form.elements.namedItem(key);
+    if (input) input.value = s[key];
+  }
+  for (const radio of form.querySelectorAll('input[name="color"]')) radio.checked = radio.value === s.color;
+  const chosen = new Set(s.kernels.split(',').filter(Boolean));
+  for (const box of form.querySelectorAll('input[name="kernels"]')) box.checked = chosen.has(box.value);
+  $('#weights').value = s.weights;
+  $('#image_id').value = s.image_id;
+  $('#sample').value = s.sample || '';
+  $('#kernels-count').textContent = String(chosen.size);
+  $('#tab-field').value = s.tab;
+}
+
+/**
+ * Record the state in the URL: push a history entry for a deliberate change, replace it while
+ * the user is still typing or hovering.
+ * @param {boolean} push
+ */
+function saveUrl(push) {
+  const query = toQuery(state);
+  if (query === location.search) return;
+  if (push) history.pushState(null, '', query);
+  else history.replaceState(null, '', query);
+}
+
+// ------------------------------------------------------------------ errors and busy
+
+function clearErrors() {
+  for (const node of document.querySelectorAll('.field-error')) node.textContent = '';
+  for (const node of document.querySelectorAll('[aria-invalid="true"]')) node.removeAttribute('aria-invalid');
+}
+
+/**
+ * Show an API error next to the control it names (or in the general slot).
+ * @param {ApiError|Error} err
+ */
+function showError(err) {
+  const field = err instanceof ApiError && err.field ? err.field : 'general';
+  const target = document.getElementById(`error-${field}`) || $('#error-general');
+  target.textContent = err.message.replace(/`/g, '');
+  const input = form.elements.namedItem(field);
+  if (input && input.setAttribute) input.setAttribute('aria-invalid', 'true');
+  $('#status').textContent = `The layer cannot be computed: ${err.message.replace(/`/g, '')}`;
+}
+
+let busyTimer = 0;
+onBusy((count) => {
+  const bar = $('#progress');
+  if (count > 0 && !busyTimer && bar.hidden) {
+    busyTimer = window.setTimeout(() => { bar.hidden = false; busyTimer = 0; }, BUSY_AFTER_MS);
+  } else if (count === 0) {
+    window.clearTimeout(busyTimer);
+    busyTimer = 0;
+    bar.hidden = true;
+  }
+  document.body.toggleAttribute('data-busy', count > 0);
+});
+
+// ------------------------------------------------------------------ the image
+
+/** Upload the user's file (or a sample fetched from /static) and switch the state to it. */
+async function useFile(file) {
+  clearErrors();
+  try {
+    const info = await uploadImage(file);
+    imageBlob = file;
+    state = { ...state, image_id: info.id, sample: '', unit: '', crop: '' };
+    writeForm(state);
+    await refresh(true);
+  } catch (err) {
+    if (!(err instanceof Stale)) showError(err instanceof ApiError ? err : new ApiError(0, String(err), 'image'));
+  }
+}
+
+/** Make sure the server has the image again after a 404 (the cache forgot it). */
+async function reupload() {
+  let blob = imageBlob;
+  if (!blob && state.sample) {
+    const res = await fetch(`/static/samples/${encodeURIComponent(state.sample)}.png`);
+    if (!res.ok) throw new ApiError(404, 'the sample image is missing', 'image');
+    blob = await res.blob();
+  }
+  if (!blob) throw new ApiError(404, 'This image is no longer on the server: please upload it again.', 'image');
+  const info = await uploadImage(blob, 'image.png');
+  state = { ...state, image_id: info.id };
+  $('#image_id').value = info.id;
+  saveUrl(false);
+}
+
+/**
+ * POST to the API with the image and layer fields; after a 404 for the image, upload it again
+ * (if this page still has it) and retry once.
+ * @param {string} path
+ * @param {Record<string, string>} extra
+ * @param {AbortSignal} [signal]
+ */
+async function callApi(path, extra = {}, signal = undefined) {
+  const attempt = () => {
+    const body = layerParams(state);
+    body.set('image_id', state.image_id);
+    for (const [k, v] of Object.entries(extra)) body.set(k, v);
+    return postJson(path, body, signal);
+  };
+  try {
+    return await attempt();
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 404 && (imageBlob || state.sample)) {
+      await reupload();
+      return attempt();
+    }
+    throw err;
+  }
+}
+
+// ------------------------------------------------------------------ geometry helpers
+
+/** The layer's geometry as numbers, from the last answer. */
+function geometry() {
+  if (!layer) return null;
+  return {
+    kernel: layer.layer.kernel_size,
+    stride: layer.layer.stride,
+    padding: layer.layer.padding,
+    dilation: layer.layer.dilation,
+  };
+}
+
+/** The pinned unit from the state, or null. */
+function pinned() {
+  const p = parsePair(state.unit);
+  if (!p || !layer) return null;
+  const [, ho, wo] = layer.output_shape;
+  return [Math.min(Math.max(p[0], 0), ho - 1), Math.min(Math.max(p[1], 0), wo - 1)];
+}
+
+/** Draw the current unit (hovered, else pinned) on the input and on every map. */
+function showUnit() {
+  const g = geometry();
+  const unit = hoverUnit || pinned();
+  if (!g || !unit) {
+    inputView.showField(null);
+    mapsView.mark(null, false);
+    $('#rf-info').textContent = 'Hover a pixel of a feature map (or of the input) to see which input pixels it reads; click to pin it.';
+    return;
+  }
+  const [, h, w] = layer.input_shape;
+  const rf = receptiveField(g, unit[0], unit[1], h, w);
+  inputView.showField(rf);
+  mapsView.mark(unit, !hoverUnit && Boolean(pinned()));
+  const onPad = rf.taps.filter((t) => t.padding).length;
+  const isPinned = Boolean(pinned()) && (!hoverUnit || (hoverUnit[0] === pinned()[0] && hoverUnit[1] === pinned()[1]));
+  $('#rf-info').textContent = `Output (${unit[0]}, ${unit[1]}) reads rows ${rf.top}…${rf.top + rf.height - 1}, columns ${rf.left}…${rf.left + rf.width - 1}: ${rf.taps.length} taps, ${onPad} on padding.${isPinned ? ' Pinned: arrow keys move it, Escape unpins.' : ''}`;
+}
+
+/** Pin a unit (click), or unpin with null. */
+function pinUnit(unit) {
+  state = { ...state, unit: unit ? `${unit[0]},${unit[1]}` : '' };
+  saveUrl(false);
+  showUnit();
+  views.sliding?.follow(unit);
+}
+
+// ------------------------------------------------------------------ rendering
+
+/** The one-line answer: shapes and sharing as a sentence. */
+function statusSentence(data) {
+  const p = data.parameters;
+  const weights = formatInt(p.conv_weights);
+  return `${data.input_shape.join('×')} input → ${data.output_shape.join('×')} output · ${weights} weights shared across ${formatInt(p.positions)} positions`;
+}
+
+/** Redraw the input panel (padding and unused lines) for the current answer. */
+function drawInput() {
+  if (!layer) return;
+  const g = geometry();
+  const unused = {
+    rows: layer.arithmetic[0].unused,
+    cols: layer.arithmetic[1].unused,
+  };
+  inputView.draw(g, unused);
+  const [c, h, w] = layer.input_shape;
+  $('#input-caption').textContent = `${c}×${h}×${w}${g.padding[0] || g.padding[1] ? `, padding ${g.padding[0]}×${g.padding[1]} drawn grey` : ''}`;
+  showUnit();
+}
+
+/**
+ * Ask the API for the layer and redraw everything. Late answers for old settings are dropped.
+ * @param {boolean} push record a history entry
+ */
+async function refresh(push = false) {
+  saveUrl(push);
+  let data;
+  try {
+    data = await convolveChannel.run((signal) => callApi('/api/convolve', {}, signal));
+  } catch (err) {
+    if (err instanceof Stale) return;
+    clearErrors();
+    showError(err);
+    return;
+  }
+  clearErrors();
+  layer = data;
+  saveUrl(false); // the image id may have changed after a re-upload
+  $('#status').textContent = statusSentence(data);
+  $('#maps-caption').textContent = `${data.output_shape[1]}×${data.output_shape[2]} each`;
+  $('#image-info').textContent = `${data.image.width}×${data.image.height} px working size${data.image.downscaled ? ` (from ${data.image.original_width}×${data.image.original_height})` : ''}`;
+  mapsView.render(data);
+  try {
+    await inputView.load(`/image/${encodeURIComponent(state.image_id)}.png`);
+  } catch {
+    // drawn without the picture; the maps still show
+  }
+  drawInput();
+  renderFormula(data, { numbers: $('#formula-numbers'), arithmetic: $('#arithmetic'), unused: $('#unused') });
+  updateWeightsEditor(data);
+  renderTab();
+}
+
+/** Render the active tab (each view fetches what it needs and drops stale answers). */
+function renderTab() {
+  if (!layer) return;
+  const ctx = { state, layer, callApi, showError, clearFieldError, setState, geometry: geometry() };
+  const view = views[state.tab];
+  if (view) view.render(ctx);
+}
+
+function clearFieldError(field) {
+  const node = document.getElementById(`error-${field}`);
+  if (node) node.textContent = '';
+}
+
+/** Views change view fields (weight, crop, step) through here. */
+function setState(patch, push = false) {
+  state = { ...state, ...patch };
+  saveUrl(push);
+}
+
+function schedule(push) {
+  window.clearTimeout(debounce);
+  debounce = window.setTimeout(() => {
+    const next = readForm();
+    const changed = layerChanged(state, next);
+    state = next;
+    if (changed) refresh(push);
+  }, DEBOUNCE_MS);
+}
+
+// ------------------------------------------------------------------ tabs
+
+function selectTab(name, push) {
+  state = { ...state, tab: name };
+  $('#tab-field').value = name;
+  for (const btn of document.querySelectorAll('[role="tab"]')) {
+    const on = btn.dataset.tab === name;
+    btn.setAttribute('aria-selected', String(on));
+    btn.tabIndex = on ? 0 : -1;
+  }
+  for (const panel of document.querySelectorAll('[role="tabpanel"]')) panel.hidden = panel.id !== `tab-${name}`;
+  saveUrl(push);
+  if (name !== 'sliding') views.sliding?.pause();
+  renderTab();
+}
+
+// ------------------------------------------------------------------ the weights editor
+
+/** Grids of number inputs, one per kernel (first input channel), filled from the answer. */
+function updateWeightsEditor(data) {
+  const box = $('#weights-grids');
+  if (box.contains(document.activeElement)) return;
+  clear(box);
+  data.maps.forEach((m, j) => {
+    const plane = m.weights[0];
+    const table = el('table', { className: 'weights-grid', 'aria-label': `weights of kernel ${j}` });
+    plane.forEach((row, u) => {
+      const tr = el('tr');
+      row.forEach((w, v) => {
+        const input = el('input', {
+          type: 'number', step: 'any', value: String(Number(w.toPrecision(4))),
+          'aria-label': `kernel ${j} weight (${u}, ${v})`, dataset: { j: String(j), u: String(u), v: String(v) },
+        });
+        tr.append(el('td', {}, input));
+      });
+      table.append(tr);
+    });
+    box.append(el('p', { className: 'muted', text: `${j} · ${m.name}` }), table);
+  });
+  $('#weights-mode').textContent = state.weights
+    ? 'Using your own weights (the kernels above are ignored).'
+    : 'Editing a cell switches the layer to your own weights.';
+}
+
+function weightsFromEditor() {
+  const grids = [];
+  for (const input of $('#weights-grids').querySelectorAll('input')) {
+    const { j, u, v } = input.dataset;
+    grids[j] = grids[j] || [];
+    grids[j][u] = grids[j][u] || [];
+    const x = Number(input.value);
+    grids[j][u][v] = Number.isFinite(x) ? x : 0;
+  }
+  return JSON.stringify(grids);
+}
+
+// ------------------------------------------------------------------ keyboard
+
+function onKey(e) {
+  const tag = (e.target.tagName || '').toLowerCase();
+  const typing = tag === 'input' || tag === 'select' || tag === 'textarea';
+  if (e.key === 'Escape' && state.unit) {
+    hoverUnit = null;
+    pinUnit(null);
+    return;
+  }
+  if (typing) return;
+  if (e.key === ' ' && state.tab === 'sliding' && tag !== 'button') {
+    e.preventDefault();
+    views.sliding?.toggle();
+    return;
+  }
+  const moves = { ArrowUp: [-1, 0], ArrowDown: [1, 0], ArrowLeft: [0, -1], ArrowRight: [0, 1] };
+  const unit = pinned();
+  if (moves[e.key] && unit && tag !== 'button' && !e.target.closest('[role="tablist"]')) {
+    e.preventDefault();
+    hoverUnit = null;
+    const [dr, dc] = moves[e.key];
+    pinUnit([unit[0] + dr, unit[1] + dc].map((x, i) => Math.min(Math.max(x, 0), layer.output_shape[i + 1] - 1)));
+  }
+}
+
+// ------------------------------------------------------------------ wiring
+
+function wire() {
+  for (const node of document.querySelectorAll('.js-only')) node.hidden = false;
+  document.body.classList.add('js');
+
+  form.addEventListener('input', (e) => {
+    if (e.target.closest('#weights-grids')) {
+      $('#weights').value = weightsFromEditor();
+      schedule(false);
+      return;
+    }
+    if (e.target.name === 'image' || e.target.name === 'sample') return;
+    $('#kernels-count').textContent = String(form.querySelectorAll('input[name="kernels"]:checked').length);
+    schedule(false);
+  });
+  form.addEventListener('change', (e) => {
+    if (e.target.name === 'image') {
+      const file = e.target.files && e.target.files[0];
+      if (file) useFile(file);
+      return;
+    }
+    if (e.target.name === 'sample') {
+      if (!e.target.value) return;
+      imageBlob = null;
+      state = { ...state, sample: e.target.value, image_id: '', unit: '', crop: '' };
+      loadSample(true);
+      return;
+    }
+    if (e.target.name === 'kernels' && state.weights) $('#weights').value = '';
+    schedule(true);
+  });
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    window.clearTimeout(debounce);
+    state = readForm();
+    refresh(true);
+  });
+  $('#weights-reset').addEventListener('click', () => {
+    $('#weights').value = '';
+    schedule(true);
+  });
+  for (const btn of form.querySelectorAll('button.step')) {
+    btn.addEventListener('click', () => stepField(btn.dataset.target, Number(btn.dataset.delta)));
+  }
+
+  // Drag and drop onto the input, paste anywhere.
+  const view = $('#input-view');
+  view.addEventListener('dragover', (e) => { e.preventDefault(); $('#drop-hint').hidden = false; });
+  view.addEventListener('dragleave', () => { $('#drop-hint').hidden = true; });
+  view.addEventListener('drop', (e) => {
+    e.preventDefault();
+    $('#drop-hint').hidden = true;
+    const file = e.dataTransfer && e.dataTransfer.files[0];
+    if (file) useFile(file);
+  });
+  document.addEventListener('paste', (e) => {
+    const item = [...(e.clipboardData?.items || [])].find((i) => i.type.startsWith('image/'));
+    if (item) useFile(item.getAsFile());
+  });
+
+  // Hovering the input previews the unit whose window is centred nearest.
+  view.addEventListener('mousemove', (e) => {
+    const px = inputView.pixelAt(e);
+    const g = geometry();
+    if (!px || !g || !layer) return;
+    const unit = [0, 1].map((a) => {
+      const eff = g.dilation[a] * (g.kernel[a] - 1) + 1;
+      const pos = a === 0 ? px.row : px.col;
+      const m = Math.round((pos + g.padding[a] - (eff - 1) / 2) / g.stride[a]);
+      return Math.min(Math.max(m, 0), layer.output_shape[a + 1] - 1);
+    });
+    hoverUnit = unit;
+    showUnit();
+  });
+  view.addEventListener('mouseleave', () => { hoverUnit = null; showUnit(); });
+  view.addEventListener('click', () => { if (hoverUnit) pinUnit(hoverUnit); });
+
+  for (const btn of document.querySelectorAll('[role="tab"]')) {
+    btn.addEventListener('click', () => selectTab(btn.dataset.tab, true));
+    btn.addEventListener('keydown', (e) => {
+      const i = TABS.indexOf(btn.dataset.tab);
+      const j = e.key === 'ArrowRight' ? i + 1 : e.key === 'ArrowLeft' ? i - 1 : null;
+      if (j === null) return;
+      const next = TABS[(j + TABS.length) % TABS.length];
+      selectTab(next, true);
+      document.getElementById(`tabbtn-${next}`).focus();
+    });
+  }
+  document.addEventListener('keydown', onKey);
+  window.addEventListener('popstate', () => {
+    const next = fromQuery(location.search);
+    const changed = layerChanged(state, next);
+    state = next;
+    writeForm(state);
+    selectTab(state.tab, false);
+    if (changed) refresh(false);
+    else showUnit();
+  });
+  let resizeTimer = 0;
+  window.addEventListener('resize', () => {
+    window.clearTimeout(resizeTimer);
+    resizeTimer = window.setTimeout(() => { if (layer) { mapsView.render(layer); drawInput(); renderTab(); } }, 150);
+  });
+}
+
+/** +/- buttons: step the first number of a field, keeping "same" and pairs sensible. */
+function stepField(name, delta) {
+  const input = form.elements.namedItem(name);
+  let pair = parsePair(input.value);
+  if (!pair && input.value.trim() === 'same' && layer) pair = layer.layer.padding;
+  if (!pair) pair = [0, 0];
+  const min = name === 'padding' ? 0 : 1;
+  const next = pair.map((x) => Math.max(min, Math.min(31, x + delta)));
+  input.value = next[0] === next[1] ? String(next[0]) : `${next[0]},${next[1]}`;
+  schedule(true);
+}
+
+/** Load a built-in sample: the server stores it and gives the id. */
+async function loadSample(push) {
+  try {
+    const res = await fetch(`/static/samples/${encodeURIComponent(state.sample)}.png`);
+    if (!res.ok) throw new ApiError(404, 'that sample does not exist', 'image');
+    const blob = await res.blob();
+    const info = await uploadImage(blob, `${state.sample}.png`);
+    state = { ...state, image_id: info.id };
+    writeForm(state);
+    await refresh(push);
+  } catch (err) {
+    if (!(err instanceof Stale)) showError(err);
+  }
+}
+
+function main() {
+  // The server rendered the page for this URL and already stored the image (sample or id).
+  state.image_id = workspace.dataset.imageId || state.image_id;
+  state.sample = workspace.dataset.sample || '';
+  for (const key of Object.keys(DEFAULTS)) if (state[key] === undefined) state[key] = DEFAULTS[key];
+  views.sliding = new SlidingView($('#tab-sliding'), () => ({ state, layer, inputImage: $('#input-img'), setState }));
+  views.sharing = new SharingView($('#tab-sharing'));
+  views.dense = new DenseView($('#tab-dense'));
+  views.gradients = new GradientsView($('#tab-gradients'));
+  wire();
+  writeForm(state);
+  selectTab(state.tab, false);
+  refresh(false);
+}
+
+main();

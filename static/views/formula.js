@@ -1,0 +1,82 @@
+// The Formula tab: the layer's formula with the current numbers, and the output-size arithmetic
+// worked for each axis in MathML. Drawing only.
+
+import { clear, el, mi, mml, mn, mo, mrow, msub } from '../dom.js';
+import { formatInt } from '../convmath.js';
+
+/**
+ * One axis of the output-size formula with its numbers, as MathML.
+ * @param {any} a an `arithmetic` entry of /api/convolve
+ * @returns {Element}
+ */
+function axisMath(a) {
+  const numer = mrow(
+    mn(a.size), mo('+'), mn(2), mo('·'), mn(a.padding, 'sym-p'), mo('−'), mn(a.dilation, 'sym-d'), mo('·'),
+    mo('('), mn(a.kernel, 'sym-k'), mo('−'), mn(1), mo(')'), mo('−'), mn(1),
+  );
+  const frac = mml('mfrac', numer, mn(a.stride, 'sym-s'));
+  const math = mml('math', mrow(
+    mi(a.axis === 'rows' ? 'H' : 'W'), mi('out'), mo('='), mo('⌊'), frac, mo('⌋'), mo('+'), mn(1),
+    mo('='), mo('⌊'), mml('mfrac', mn(a.span), mn(a.stride, 'sym-s')), mo('⌋'), mo('+'), mn(1),
+    mo('='), mn(a.quotient), mo('+'), mn(1), mo('='), mn(a.output),
+  ));
+  math.setAttribute('display', 'block');
+  return math;
+}
+
+/**
+ * The layer's formula for output (m, n) of kernel j with k, s, p, d filled in.
+ * @param {any} data /api/convolve JSON
+ * @returns {Element}
+ */
+function numbersMath(data) {
+  const { kernel_size: k, stride: s, padding: p, dilation: d, activation } = data.layer;
+  const sigma = activation === 'none' ? null : mi(activation === 'relu' ? 'ReLU' : activation);
+  const index = (axis, idx) => mrow(
+    mn(s[axis], 'sym-s'), mo('·'), mi(idx), mo('+'), mn(d[axis], 'sym-d'), mo('·'), mi(axis ? 'v' : 'u'),
+    mo('−'), mn(p[axis], 'sym-p'),
+  );
+  const sum = (v, top) => mml('munderover', mo('∑'), mrow(mi(v), mo('='), mn(0)), mn(top, 'sym-k'));
+  const body = mrow(
+    msub(mi('b'), mi('j')), mo('+'),
+    mml('munderover', mo('∑'), mrow(mi('c'), mo('='), mn(0)), mn(data.input_shape[0] - 1)),
+    sum('u', k[0] - 1), sum('v', k[1] - 1),
+    msub(mi('W'), mi('j')), mo('['), mi('c'), mo(','), mi('u'), mo(','), mi('v'), mo(']'), mo('·'),
+    msub(mi('x'), mi('c')), mo('['), index(0, 'm'), mo(','), index(1, 'n'), mo(']'),
+  );
+  const rhs = sigma ? mrow(sigma, mo('('), body, mo(')')) : body;
+  const math = mml('math',
+    mrow(msub(mi('y'), mi('j')), mo('['), mi('m'), mo(','), mi('n'), mo(']'), mo('='), rhs));
+  math.setAttribute('display', 'block');
+  return math;
+}
+
+/**
+ * Fill the Formula tab from a /api/convolve answer.
+ * @param {any} data
+ * @param {{numbers: HTMLElement, arithmetic: HTMLElement, unused: HTMLElement}} nodes
+ */
+export function renderFormula(data, nodes) {
+  clear(nodes.numbers);
+  const [ho, wo] = data.output_shape.slice(1);
+  nodes.numbers.append(
+    el('p', { className: 'muted', text: `With this layer's numbers (m = 0…${ho - 1}, n = 0…${wo - 1}, j = 0…${data.output_shape[0] - 1}):` }),
+    numbersMath(data),
+  );
+  nodes.numbers.hidden = false;
+  clear(nodes.arithmetic);
+  for (const a of data.arithmetic) {
+    const math = axisMath(a);
+    nodes.arithmetic.append(el('div', { className: 'axis-card' },
+      el('h4', { text: `${a.axis}: n = ${formatInt(a.size)} → ${formatInt(a.output)}` }),
+      math,
+      el('ol', {}, ...a.steps.map((line) => el('li', { text: line })))));
+  }
+  const parts = data.arithmetic.filter((a) => a.unused.length).map((a) => {
+    const ranges = a.unused.map(([x, y]) => (y - x === 1 ? `${x}` : `${x}–${y - 1}`)).join(', ');
+    return `input ${a.axis} ${ranges}`;
+  });
+  nodes.unused.textContent = parts.length
+    ? `Never read by any output (hatched pink on the input): ${parts.join('; ')}. The stride does not land the last window on them.`
+    : 'Every input row and column is read by at least one output.';
+}

@@ -1,0 +1,76 @@
+// The Gradients tab: pick one shared weight; see its contribution at every output position and
+// their sum, which is the single update that weight gets.
+
+import { Channel, Stale } from '../api.js';
+import { formatInt, formatNumber } from '../convmath.js';
+import { clear, colourBar, el, kernelTable } from '../dom.js';
+
+export class GradientsView {
+  /** @param {HTMLElement} root #tab-gradients */
+  constructor(root) {
+    this.root = root;
+    this.channel = new Channel();
+    this.select = root.querySelector('#grad-kernel');
+    this.grid = root.querySelector('#grad-grid');
+    this.map = root.querySelector('#grad-map');
+    this.sum = root.querySelector('#grad-sum');
+    this.untied = root.querySelector('#grad-untied');
+    this.ctx = null;
+    this.select.addEventListener('change', () => {
+      if (!this.ctx) return;
+      const w = this.weight(this.ctx);
+      this.ctx.setState({ weight: `${this.select.value},0,${w[2]},${w[3]}` }, true);
+      this.render(this.ctx);
+    });
+    this.grid.addEventListener('click', (e) => this.pick(e));
+    this.grid.addEventListener('keydown', (e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); this.pick(e); } });
+  }
+
+  /** The selected weight (j, c, u, v), clamped to the layer. */
+  weight(ctx) {
+    const parts = (ctx.state.weight || '').split(',').map(Number);
+    const [kh, kw] = ctx.layer.layer.kernel_size;
+    const j = Math.min(Math.max(parts[0] || 0, 0), ctx.layer.maps.length - 1);
+    const u = Number.isFinite(parts[2]) ? Math.min(Math.max(parts[2], 0), kh - 1) : Math.floor(kh / 2);
+    const v = Number.isFinite(parts[3]) ? Math.min(Math.max(parts[3], 0), kw - 1) : Math.floor(kw / 2);
+    return [j, 0, u, v];
+  }
+
+  pick(e) {
+    const td = e.target.closest('td');
+    if (!td || !this.ctx) return;
+    const w = this.weight(this.ctx);
+    this.ctx.setState({ weight: `${w[0]},0,${td.dataset.u},${td.dataset.v}` }, true);
+    this.render(this.ctx);
+  }
+
+  async render(ctx) {
+    this.ctx = ctx;
+    const { layer } = ctx;
+    const w = this.weight(ctx);
+    clear(this.select);
+    layer.maps.forEach((m, j) => this.select.append(el('option', { value: String(j), selected: j === w[0], text: `${j} · ${m.name}` })));
+    clear(this.grid);
+    this.grid.append(kernelTable(layer.maps[w[0]].weights[0], null, { selected: [w[2], w[3]] }),
+      el('p', { className: 'muted', text: 'Click a weight (channel 0).' }));
+    let data;
+    try {
+      data = await this.channel.run((signal) => ctx.callApi('/api/gradient', { weight: w.join(','), loss: 'sum' }, signal));
+    } catch (err) {
+      if (!(err instanceof Stale)) ctx.showError(err);
+      return;
+    }
+    const [, ho, wo] = layer.output_shape;
+    clear(this.map);
+    const img = el('img', { className: 'pixelated grad-img', src: data.contributions.png, alt: `contributions of weight (${w.join(', ')}) at each output position` });
+    const room = Math.max(160, Math.min(420, this.map.clientWidth || 320));
+    const scale = wo <= room ? Math.max(1, Math.floor(room / wo)) : room / wo;
+    img.style.width = `${Math.round(wo * scale)}px`;
+    img.style.height = `${Math.round(ho * scale)}px`;
+    this.map.append(img, colourBar(data.contributions.min, data.contributions.max, '∂L/∂y · x'));
+    const n = ho * wo;
+    this.sum.textContent = `∂L/∂W${w[0]}[${w[1]}, ${w[2]}, ${w[3]}] = Σ over ${formatInt(n)} positions = ${formatNumber(data.contributions.sum, 5)}`;
+    this.untied.textContent = `Shared: these ${formatInt(n)} contributions add up to one number, and gradient descent moves the one weight by −η × ${formatNumber(data.grad_w_at_weight, 5)}. `
+      + `Untied (locally connected), each position would own its weight, so the same ${formatInt(n)} numbers would be ${formatInt(n)} separate updates to ${formatInt(n)} separate weights, with no sum.`;
+  }
+}

@@ -1,0 +1,71 @@
+// The Weight sharing tab: usage count of each kernel weight, the coverage heatmap, and the
+// parameter counts of this layer vs an untied (locally connected) and a dense layer.
+
+import { Channel, Stale } from '../api.js';
+import { formatInt, numberInWords } from '../convmath.js';
+import { clear, colourBar, el, kernelTable } from '../dom.js';
+
+export class SharingView {
+  /** @param {HTMLElement} root #tab-sharing */
+  constructor(root) {
+    this.root = root;
+    this.channel = new Channel();
+    this.grid = root.querySelector('#usage-grid');
+    this.coverage = root.querySelector('#coverage');
+    this.bars = root.querySelector('#param-bars');
+    this.words = root.querySelector('#ratio-words');
+  }
+
+  async render(ctx) {
+    const { layer } = ctx;
+    this.renderCounts(layer.parameters, layer.output_shape);
+    let usage;
+    try {
+      usage = await this.channel.run((signal) => ctx.callApi('/api/weight-usage', {}, signal));
+    } catch (err) {
+      if (!(err instanceof Stale)) ctx.showError(err);
+      return;
+    }
+    const j = 0;
+    const weights = layer.maps[j].weights[0];
+    clear(this.grid);
+    this.grid.append(
+      el('p', { className: 'muted', text: `Kernel ${j} (${layer.maps[j].name}), channel 0: each cell is one weight; under it, how many of the ${formatInt(usage.total)} output positions use it on real pixels + on padding.` }),
+      kernelTable(weights, (u, v) => `${formatInt(usage.real[u][v])} + ${formatInt(usage.padding[u][v])}`),
+    );
+    clear(this.coverage);
+    const img = el('img', { className: 'coverage-img pixelated', src: usage.coverage.png, alt: 'coverage heatmap: outputs reading each input pixel' });
+    const [, h, w] = layer.input_shape;
+    const room = Math.max(160, Math.min(420, this.coverage.clientWidth || 320));
+    const scale = w <= room ? Math.max(1, Math.floor(room / w)) : room / w;
+    img.style.width = `${Math.round(w * scale)}px`;
+    img.style.height = `${Math.round(h * scale)}px`;
+    this.coverage.append(img, colourBar(usage.coverage.min, usage.coverage.max, 'outputs per pixel'),
+      el('p', { className: 'muted', text: `Each input pixel is read by ${formatInt(usage.coverage.min)} to ${formatInt(usage.coverage.max)} output positions per kernel.${usage.coverage.zero_pixels ? ` ${formatInt(usage.coverage.zero_pixels)} pixels are never read (the stride skips them).` : ''}` }));
+  }
+
+  /** Three log-scale bars and the ratio in words. */
+  renderCounts(p, outShape) {
+    clear(this.bars);
+    const rows = [
+      ['conv (shared)', p.conv, 'one kernel per output channel, reused at every position'],
+      ['locally connected (untied)', p.untied, 'the same window, but its own weights at each position'],
+      ['dense', p.dense, 'every output connected to every input pixel'],
+    ];
+    const top = Math.log10(Math.max(...rows.map((r) => r[1]), 10));
+    for (const [name, count, note] of rows) {
+      const bar = el('span', { className: `bar bar-${name.split(' ')[0]}` });
+      bar.style.width = `${Math.max(1, (Math.log10(Math.max(count, 1)) / top) * 100)}%`;
+      this.bars.append(el('div', { className: 'bar-row' },
+        el('span', { className: 'bar-label', text: name }),
+        el('span', { className: 'bar-track' }, bar),
+        el('span', { className: 'bar-value', text: `${formatInt(count)}${count >= 1e4 ? ` (${numberInWords(count)})` : ''}` }),
+        el('span', { className: 'bar-note muted', text: note })));
+    }
+    this.bars.append(el('p', { className: 'muted', text: 'Bars are on a log scale: each tick is ten times the last. Counts include biases.' }));
+    const positions = p.positions;
+    this.words.textContent = `This layer shares each weight across ${formatInt(positions)} positions (${outShape[1]}×${outShape[2]}): `
+      + `${formatInt(p.conv_weights)} weights instead of ${numberInWords(p.untied_weights)} untied or ${numberInWords(p.dense_weights)} dense. `
+      + `The dense layer would need ${numberInWords(Math.round(p.dense / Math.max(1, p.conv)))} times as many parameters.`;
+  }
+}

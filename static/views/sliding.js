@@ -1,0 +1,252 @@
+// The Sliding tab: a small crop of the input as a grid of cells, the kernel window moving by the
+// stride over the padded crop, and the output filling in. "Stride = decimation" shows the full
+// stride-1 output with the kept cells marked. Values come from conv2dPlane on the crop.
+
+import { activate, computeOutputSize, conv2dPlane, formatNumber, integerScale, receptiveField } from '../convmath.js';
+import { colourFor, css } from '../colormap.js';
+import { sizeCanvas } from '../dom.js';
+
+const ACCENT = '#e4572e';
+const CROP = 8;
+
+export class SlidingView {
+  /**
+   * @param {HTMLElement} root #tab-sliding
+   * @param {() => {state: any, layer: any, inputImage: HTMLImageElement, setState: Function}} getCtx
+   */
+  constructor(root, getCtx) {
+    this.root = root;
+    this.getCtx = getCtx;
+    this.canvas = root.querySelector('#slide-canvas');
+    this.play = root.querySelector('#slide-play');
+    this.pos = root.querySelector('#slide-pos');
+    this.speed = root.querySelector('#slide-speed');
+    this.decimate = root.querySelector('#slide-decimate');
+    this.info = root.querySelector('#slide-info');
+    this.timer = 0;
+    this.model = null;
+    this.play.addEventListener('click', () => this.toggle());
+    root.querySelector('#slide-step').addEventListener('click', () => { this.pause(); this.advance(1); });
+    this.pos.addEventListener('input', () => { this.pause(); this.goto(Number(this.pos.value)); });
+    this.speed.addEventListener('input', () => {
+      root.querySelector('#slide-speed-out').textContent = this.speed.value;
+      if (this.timer) { this.pause(); this.start(); }
+    });
+    this.decimate.addEventListener('change', () => {
+      this.getCtx().setState({ decimate: this.decimate.checked ? '1' : '' }, true);
+      this.draw();
+    });
+  }
+
+  /** Build the crop model for the current layer and draw the current step. */
+  render(ctx) {
+    const { layer, state } = ctx;
+    this.decimate.checked = state.decimate === '1';
+    const model = this.buildModel(layer, state);
+    this.model = model;
+    if (!model) {
+      this.info.textContent = 'The kernel does not fit this crop: make the kernel or dilation smaller to see it slide.';
+      return;
+    }
+    this.pos.max = String(model.steps - 1);
+    const step = Math.min(Number(state.step) || 0, model.steps - 1);
+    this.goto(step);
+  }
+
+  /** The crop's pixel values, the kernel and the outputs (stride s and stride 1). */
+  buildModel(layer, state) {
+    const img = this.getCtx().inputImage;
+    if (!img.naturalWidth) return null;
+    const [c, h, w] = layer.input_shape;
+    const g = {
+      kernel: layer.layer.kernel_size,
+      stride: layer.layer.stride,
+      padding: layer.layer.padding,
+      dilation: layer.layer.dilation,
+    };
+    const eff = [0, 1].map((a) => g.dilation[a] * (g.kernel[a] - 1) + 1);
+    const ch = Math.min(h, Math.max(CROP, eff[0] - 2 * g.padding[0] + 2 * g.stride[0], 4), 20);
+    const cw = Math.min(w, Math.max(CROP, eff[1] - 2 * g.padding[1] + 2 * g.stride[1], 4), 20);
+    const canvas = document.createElement('canvas');
+    canvas.width = cw;
+    canvas.height = ch;
+    const cctx = canvas.getContext('2d', { willReadFrequently: true });
+    cctx.drawImage(img, 0, 0, cw, ch, 0, 0, cw, ch);
+    const rgba = cctx.getImageData(0, 0, cw, ch).data;
+    const planes = [];
+    for (let k = 0; k < c; k++) planes.push([]);
+    for (let r = 0; r < ch; r++) {
+      for (let k = 0; k < c; k++) planes[k].push([]);
+      for (let q = 0; q < cw; q++) {
+        const i = (r * cw + q) * 4;
+        if (c === 1) planes[0][r].push((rgba[i] * 0.299 + rgba[i + 1] * 0.587 + rgba[i + 2] * 0.114) / 255);
+        else for (let k = 0; k < 3; k++) planes[k][r].push(rgba[i + k] / 255);
+      }
+    }
+    const weightIndex = (state.weight || '0').split(',').map(Number);
+    const j = Math.min(Math.max(weightIndex[0] || 0, 0), layer.maps.length - 1);
+    const map = layer.maps[j];
+    const groups = layer.layer.groups || 1;
+    const perGroup = c / groups;
+    const group = Math.floor(j / (layer.maps.length / groups));
+    const ho = computeOutputSize(ch, g.kernel[0], g.stride[0], g.padding[0], g.dilation[0]);
+    const wo = computeOutputSize(cw, g.kernel[1], g.stride[1], g.padding[1], g.dilation[1]);
+    if (ho < 1 || wo < 1) return null;
+    const g1 = { ...g, stride: [1, 1] };
+    const sumPlanes = (geom) => {
+      let acc = null;
+      map.weights.forEach((kernel, ci) => {
+        const y = conv2dPlane(planes[group * perGroup + ci], kernel, geom);
+        acc = acc ? acc.map((row, r) => row.map((v, q) => v + y[r][q])) : y;
+      });
+      return acc.map((row) => row.map((v) => activate(v + (map.bias || 0), layer.layer.activation)));
+    };
+    const out = sumPlanes(g);
+    const full = sumPlanes(g1);
+    const all = out.flat().concat(full.flat());
+    return {
+      g, ch, cw, ho, wo, j, name: map.name, planes, out, full,
+      lo: Math.min(...all), hi: Math.max(...all), steps: ho * wo,
+      gray: planes.length === 1 ? planes[0] : planes[0].map((row, r) => row.map((_, q) => (planes[0][r][q] * 0.299 + planes[1][r][q] * 0.587 + planes[2][r][q] * 0.114))),
+    };
+  }
+
+  /** Jump to step i (0-based, row-major over the outputs). */
+  goto(i) {
+    if (!this.model) return;
+    this.step = ((i % this.model.steps) + this.model.steps) % this.model.steps;
+    this.pos.value = String(this.step);
+    this.root.querySelector('#slide-pos-out').textContent = String(this.step);
+    this.draw();
+    this.getCtx().setState({ step: String(this.step) });
+  }
+
+  advance(n) {
+    this.goto((this.step || 0) + n);
+  }
+
+  /** Follow a unit pinned elsewhere when it lies inside the crop's output. */
+  follow(unit) {
+    if (!unit || !this.model) return;
+    if (unit[0] < this.model.ho && unit[1] < this.model.wo) this.goto(unit[0] * this.model.wo + unit[1]);
+  }
+
+  start() {
+    if (this.timer || !this.model) return;
+    this.timer = window.setInterval(() => this.advance(1), 1000 / Number(this.speed.value));
+    this.play.textContent = 'Pause';
+    this.play.setAttribute('aria-pressed', 'true');
+  }
+
+  pause() {
+    window.clearInterval(this.timer);
+    this.timer = 0;
+    this.play.textContent = 'Play';
+    this.play.setAttribute('aria-pressed', 'false');
+  }
+
+  toggle() {
+    if (this.timer) this.pause();
+    else this.start();
+  }
+
+  /** Draw the padded crop, the window with its taps, and the output grid. */
+  draw() {
+    const md = this.model;
+    if (!md) return;
+    const { g, ch, cw, ho, wo } = md;
+    const [ph, pw] = g.padding;
+    const rowsIn = ch + 2 * ph;
+    const colsIn = cw + 2 * pw;
+    const dec = this.decimate.checked;
+    const outRows = dec ? md.full.length : ho;
+    const outCols = dec ? md.full[0].length : wo;
+    const room = Math.max(280, (this.root.clientWidth || 600) - 16);
+    const cell = Math.min(40, integerScale(colsIn + outCols + 2, room, 40));
+    const gap = cell * 2;
+    const width = (colsIn + outCols) * cell + gap + 2;
+    const height = Math.max(rowsIn, outRows) * cell + 24;
+    const ctx = sizeCanvas(this.canvas, width, height);
+    ctx.clearRect(0, 0, width, height);
+    ctx.font = `${Math.max(8, Math.floor(cell * 0.3))}px system-ui, sans-serif`;
+    ctx.textAlign = 'center';
+    ctx.textBaseline = 'middle';
+    const top = 20;
+    // Input cells.
+    for (let r = 0; r < rowsIn; r++) {
+      for (let q = 0; q < colsIn; q++) {
+        const ir = r - ph;
+        const iq = q - pw;
+        const inside = ir >= 0 && ir < ch && iq >= 0 && iq < cw;
+        const v = inside ? md.gray[ir][iq] : 0;
+        const shade = Math.round(v * 255);
+        ctx.fillStyle = inside ? `rgb(${shade}, ${shade}, ${shade})` : '#d9d9d9';
+        ctx.fillRect(q * cell, top + r * cell, cell - 1, cell - 1);
+        if (!inside && cell >= 10) {
+          ctx.fillStyle = '#999';
+          ctx.fillText('0', q * cell + cell / 2, top + r * cell + cell / 2);
+        } else if (cell >= 28) {
+          ctx.fillStyle = shade > 128 ? '#000' : '#fff';
+          ctx.fillText(formatNumber(v, 2), q * cell + cell / 2, top + r * cell + cell / 2);
+        }
+      }
+    }
+    const m = Math.floor(this.step / wo);
+    const n = this.step % wo;
+    const rf = receptiveField(g, m, n, ch, cw);
+    // Window and taps.
+    ctx.strokeStyle = ACCENT;
+    ctx.lineWidth = 2;
+    ctx.strokeRect((rf.left + pw) * cell - 1, top + (rf.top + ph) * cell - 1, rf.width * cell + 1, rf.height * cell + 1);
+    ctx.fillStyle = 'rgba(228, 87, 46, 0.55)';
+    for (const t of rf.taps) {
+      const cx = (t.col + pw) * cell + cell / 2;
+      const cy = top + (t.row + ph) * cell + cell / 2;
+      ctx.beginPath();
+      ctx.arc(cx, cy, Math.max(2, cell * 0.18), 0, Math.PI * 2);
+      ctx.fill();
+    }
+    // Output grid.
+    const ox = colsIn * cell + gap;
+    ctx.fillStyle = '#333';
+    ctx.textAlign = 'left';
+    ctx.fillText(dec ? 'stride-1 output, kept cells outlined' : `output ${ho}×${wo}`, ox, 10);
+    ctx.fillText(`padded crop ${rowsIn}×${colsIn}`, 0, 10);
+    ctx.textAlign = 'center';
+    for (let r = 0; r < outRows; r++) {
+      for (let q = 0; q < outCols; q++) {
+        const kept = !dec || (r % g.stride[0] === 0 && q % g.stride[1] === 0);
+        const om = dec ? r / g.stride[0] : r;
+        const on = dec ? q / g.stride[1] : q;
+        const done = kept && (om * wo + on <= this.step);
+        const v = dec ? md.full[r][q] : md.out[r][q];
+        const x = ox + q * cell;
+        const y = top + r * cell;
+        if (done || (dec && !kept)) {
+          ctx.fillStyle = css(colourFor(v, md.lo, md.hi));
+          ctx.globalAlpha = kept ? 1 : 0.3;
+          ctx.fillRect(x, y, cell - 1, cell - 1);
+          ctx.globalAlpha = 1;
+        } else {
+          ctx.strokeStyle = '#ccc';
+          ctx.lineWidth = 1;
+          ctx.strokeRect(x + 0.5, y + 0.5, cell - 2, cell - 2);
+        }
+        if (dec && kept) {
+          ctx.strokeStyle = '#111';
+          ctx.lineWidth = 1.5;
+          ctx.strokeRect(x + 0.75, y + 0.75, cell - 2.5, cell - 2.5);
+        }
+      }
+    }
+    const cx = dec ? n * g.stride[1] : n;
+    const cy = dec ? m * g.stride[0] : m;
+    ctx.strokeStyle = ACCENT;
+    ctx.lineWidth = 3;
+    ctx.strokeRect(ox + cx * cell - 1, top + cy * cell - 1, cell + 1, cell + 1);
+    const value = md.out[m][n];
+    this.info.textContent = `Step ${this.step + 1} of ${md.steps}: output (${m}, ${n}) of kernel ${md.j} (${md.name}) = ${formatNumber(value)}. `
+      + `The window's top-left is at input (${rf.top}, ${rf.left}) = (s·m − p, s·n − p) = (${g.stride[0]}·${m} − ${g.padding[0]}, ${g.stride[1]}·${n} − ${g.padding[1]}).`
+      + (dec ? ` At stride 1 there would be ${md.full.length}×${md.full[0].length} outputs; stride ${g.stride.join('×')} keeps every ${g.stride.join('th row and ')}th column of them.` : '');
+  }
+}
