@@ -122,12 +122,14 @@ class GradientParams(LayerParams):
     )
     target_weights: list | str | None = Field(
         None, description="for mse: target kernels as a nested list, same shape as `weights`",
+        examples=[[[[0, 0, 0], [0, 1, 0], [0, 0, 0]]]],
     )
     weight: str | list[int] = Field(
         "0,0,0,0", description="the shared weight W[j, c, u, v] whose per-position contributions to "
         "show, as 'j,c,u,v'", examples=["0,0,1,1"],
     )
-    values: bool = Field(False, description="add the raw contribution values (small outputs)")
+    values: bool = Field(False, description="add the raw contribution values (small outputs)",
+                         examples=[False])
     scale: int = Field(1, ge=1, le=16, description="zoom of the PNG", examples=[1])
 
 
