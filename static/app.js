@@ -26,6 +26,7 @@ let layer = null; // last /api/convolve answer for `state`
 let hoverUnit = null; // [row, col] under the pointer
 let imageBlob = null; // the user's file, kept to upload again after a 404
 let debounce = 0;
+let renders = 0; // completed renders, for tests and the curious (body[data-rendered])
 
 const convolveChannel = new Channel();
 const inputView = new InputView($('#input-view'));
@@ -268,6 +269,8 @@ async function refresh(push = false) {
   renderFormula(data, { numbers: $('#formula-numbers'), arithmetic: $('#arithmetic'), unused: $('#unused') });
   updateWeightsEditor(data);
   renderTab();
+  renders += 1;
+  document.body.dataset.rendered = String(renders);
 }
 
 /** Render the active tab (each view fetches what it needs and drops stale answers). */
@@ -289,13 +292,14 @@ function setState(patch, push = false) {
   saveUrl(push);
 }
 
-function schedule(push) {
+function schedule() {
   window.clearTimeout(debounce);
   debounce = window.setTimeout(() => {
     const next = readForm();
     const changed = layerChanged(state, next);
     state = next;
-    if (changed) refresh(push);
+    // Every settled change of the layer is a history entry, so back/forward step through them.
+    if (changed) refresh(true);
   }, DEBOUNCE_MS);
 }
 
@@ -390,12 +394,12 @@ function wire() {
   form.addEventListener('input', (e) => {
     if (e.target.closest('#weights-grids')) {
       $('#weights').value = weightsFromEditor();
-      schedule(false);
+      schedule();
       return;
     }
     if (e.target.name === 'image' || e.target.name === 'sample') return;
     $('#kernels-count').textContent = String(form.querySelectorAll('input[name="kernels"]:checked').length);
-    schedule(false);
+    schedule();
   });
   form.addEventListener('change', (e) => {
     if (e.target.name === 'image') {
@@ -411,7 +415,7 @@ function wire() {
       return;
     }
     if (e.target.name === 'kernels' && state.weights) $('#weights').value = '';
-    schedule(true);
+    schedule();
   });
   form.addEventListener('submit', (e) => {
     e.preventDefault();
@@ -421,7 +425,7 @@ function wire() {
   });
   $('#weights-reset').addEventListener('click', () => {
     $('#weights').value = '';
-    schedule(true);
+    schedule();
   });
   for (const btn of form.querySelectorAll('button.step')) {
     btn.addEventListener('click', () => stepField(btn.dataset.target, Number(btn.dataset.delta)));
@@ -496,7 +500,7 @@ function stepField(name, delta) {
   const min = name === 'padding' ? 0 : 1;
   const next = pair.map((x) => Math.max(min, Math.min(31, x + delta)));
   input.value = next[0] === next[1] ? String(next[0]) : `${next[0]},${next[1]}`;
-  schedule(true);
+  schedule();
 }
 
 /** Load a built-in sample: the server stores it and gives the id. */

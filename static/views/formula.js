@@ -16,7 +16,7 @@ function axisMath(a) {
   );
   const frac = mml('mfrac', numer, mn(a.stride, 'sym-s'));
   const math = mml('math', mrow(
-    mi(a.axis === 'rows' ? 'H' : 'W'), mi('out'), mo('='), mo('⌊'), frac, mo('⌋'), mo('+'), mn(1),
+    msub(mi(a.axis === 'rows' ? 'H' : 'W'), mi('out')), mo('='), mo('⌊'), frac, mo('⌋'), mo('+'), mn(1),
     mo('='), mo('⌊'), mml('mfrac', mn(a.span), mn(a.stride, 'sym-s')), mo('⌋'), mo('+'), mn(1),
     mo('='), mn(a.quotient), mo('+'), mn(1), mo('='), mn(a.output),
   ));

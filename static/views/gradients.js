@@ -5,6 +5,11 @@ import { Channel, Stale } from '../api.js';
 import { formatInt, formatNumber } from '../convmath.js';
 import { clear, colourBar, el, kernelTable } from '../dom.js';
 
+/** Digits as Unicode subscripts: 12 → "₁₂". */
+function subscript(n) {
+  return String(n).replace(/\d/g, (d) => '₀₁₂₃₄₅₆₇₈₉'[Number(d)]);
+}
+
 export class GradientsView {
   /** @param {HTMLElement} root #tab-gradients */
   constructor(root) {
@@ -69,7 +74,7 @@ export class GradientsView {
     img.style.height = `${Math.round(ho * scale)}px`;
     this.map.append(img, colourBar(data.contributions.min, data.contributions.max, '∂L/∂y · x'));
     const n = ho * wo;
-    this.sum.textContent = `∂L/∂W${w[0]}[${w[1]}, ${w[2]}, ${w[3]}] = Σ over ${formatInt(n)} positions = ${formatNumber(data.contributions.sum, 5)}`;
+    this.sum.textContent = `∂L/∂W${subscript(w[0])}[${w[1]}, ${w[2]}, ${w[3]}] = sum over ${formatInt(n)} positions = ${formatNumber(data.contributions.sum, 5)}`;
     this.untied.textContent = `Shared: these ${formatInt(n)} contributions add up to one number, and gradient descent moves the one weight by −η × ${formatNumber(data.grad_w_at_weight, 5)}. `
       + `Untied (locally connected), each position would own its weight, so the same ${formatInt(n)} numbers would be ${formatInt(n)} separate updates to ${formatInt(n)} separate weights, with no sum.`;
   }

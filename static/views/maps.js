@@ -24,7 +24,8 @@ export class MapsView {
     const [, ho, wo] = data.output_shape;
     this.outHW = [ho, wo];
     const room = Math.max(120, (this.root.clientWidth || 320) - 8);
-    const perRow = data.maps.length > 1 && wo * 2 + 24 <= room ? 2 : 1;
+    const count = data.maps.length;
+    const perRow = count === 1 ? 1 : Math.min(count, room >= 560 ? 3 : 2, count <= 4 ? 2 : 3);
     const each = Math.floor(room / perRow) - 12;
     const scale = wo <= each ? integerScale(wo, each, 16) : each / wo;
     clear(this.root);

@@ -1,0 +1,255 @@
+"""The page in a real browser: load, upload, controls, receptive field, animation, shared URLs, no-JS."""
+
+from __future__ import annotations
+
+import io
+import json
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLES = ROOT / "static" / "samples"
+SETTLED = """() => document.body.dataset.rendered && !document.body.hasAttribute('data-busy')
+  && [...document.querySelectorAll('#maps img.fmap')].every((i) => i.complete && i.naturalWidth > 0)"""
+
+
+def settle(page, after: str | None = None) -> None:  # type: ignore[no-untyped-def]
+    """Wait until a render newer than `after` finished and every feature map has loaded."""
+    if after is not None:
+        page.wait_for_function(f"() => Number(document.body.dataset.rendered || 0) > {after}")
+    page.wait_for_function(SETTLED)
+
+
+def rendered(page) -> str:  # type: ignore[no-untyped-def]
+    return str(page.evaluate("document.body.dataset.rendered || '0'"))
+
+
+def out_size(n: int, k: int, s: int, p: int, d: int) -> int:
+    return (n + 2 * p - d * (k - 1) - 1) // s + 1
+
+
+def post_json(base: str, path: str, fields: dict[str, str]) -> dict:  # type: ignore[type-arg]
+    data = urllib.parse.urlencode(fields).encode()
+    with urllib.request.urlopen(urllib.request.Request(base + path, data=data), timeout=10) as res:
+        return json.loads(res.read())
+
+
+def test_page_loads_without_console_errors_and_sends_csp(page, server) -> None:  # type: ignore[no-untyped-def]
+    response = page.goto("/")
+    assert response.status == 200
+    assert "script-src 'self'" in response.headers["content-security-policy"]
+    settle(page)
+    assert page.console.errors == []
+    status = page.text_content("#status")
+    assert "1×320×320 input → 2×320×320 output" in status
+    assert page.locator("#maps img.fmap").count() == 2
+    assert page.locator("#formula-numbers math").count() == 1
+
+
+def test_upload_through_the_file_input(page) -> None:  # type: ignore[no-untyped-def]
+    page.goto("/")
+    settle(page)
+    before = rendered(page)
+    page.set_input_files("#image", str(SAMPLES / "checkerboard.png"))
+    settle(page, before)
+    assert "1×256×256 input" in page.text_content("#status")
+    assert "image_id=" in page.url and "sample=" not in page.url
+    assert page.console.errors == []
+
+
+def test_stride_two_halves_the_feature_map(page) -> None:  # type: ignore[no-untyped-def]
+    page.goto("/?sample=checkerboard&kernels=sobel_x&stride=1&padding=1&dilation=1&kernel_size=3")
+    settle(page)
+    w = 256
+    assert page.evaluate("document.querySelector('#maps img.fmap').naturalWidth") == out_size(w, 3, 1, 1, 1)
+    before = rendered(page)
+    page.fill("#stride", "2")
+    settle(page, before)
+    expected = out_size(w, 3, 2, 1, 1)
+    assert expected == 128
+    assert page.evaluate("document.querySelector('#maps img.fmap').naturalWidth") == expected
+    assert "stride=2" in page.url
+
+
+def test_receptive_field_overlay_matches_the_api(page, server) -> None:  # type: ignore[no-untyped-def]
+    query = "sample=checkerboard&kernels=sobel_x&kernel_size=3,5&stride=2&padding=1&dilation=2"
+    page.goto(f"/?{query}")
+    settle(page)
+    img = page.locator("#maps img.fmap").first
+    box = img.bounding_box()
+    assert box is not None
+    page.mouse.click(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.6)
+    page.wait_for_function("() => new URL(location.href).searchParams.get('unit')")
+    unit = urllib.parse.parse_qs(urllib.parse.urlparse(page.url).query)["unit"][0]
+    row, col = (int(v) for v in unit.split(","))
+    shown = page.evaluate("({...document.querySelector('#rf-box').dataset})")
+    image_id = page.evaluate("document.querySelector('#workspace').dataset.imageId")
+    fields = dict(urllib.parse.parse_qsl(query))
+    fields.pop("sample")
+    fields.update(image_id=image_id, row=str(row), col=str(col))
+    api = post_json(server, "/api/receptive-field", fields)
+    assert {k: int(v) for k, v in shown.items()} == api["box"]
+    # The pin holds, arrow keys move it, Escape releases it.
+    page.mouse.move(0, 0)
+    page.locator("#input-view").focus()
+    page.keyboard.press("ArrowRight")
+    page.wait_for_function(f"() => new URL(location.href).searchParams.get('unit') === '{row},{col + 1}'")
+    page.keyboard.press("Escape")
+    page.wait_for_function("() => !new URL(location.href).searchParams.get('unit')")
+    assert page.console.errors == []
+
+
+def test_sliding_animation_plays_and_steps(page) -> None:  # type: ignore[no-untyped-def]
+    page.goto("/?sample=tiny&tab=sliding&stride=2")
+    settle(page)
+    page.locator("#slide-speed").fill("20")
+    page.click("#slide-play")
+    page.wait_for_function("() => Number(document.querySelector('#slide-pos').value) >= 3")
+    page.click("#slide-play")
+    assert page.get_attribute("#slide-play", "aria-pressed") == "false"
+    pos = int(page.input_value("#slide-pos"))
+    page.click("#slide-step")
+    steps = int(page.get_attribute("#slide-pos", "max") or 0) + 1
+    assert int(page.input_value("#slide-pos")) == (pos + 1) % steps
+    page.check("#slide-decimate")
+    assert "decimate=1" in page.url
+    assert "stride 2×2 keeps" in page.text_content("#slide-info")
+    assert page.console.errors == []
+
+
+def test_a_shared_url_gives_the_same_view(page, browser, server) -> None:  # type: ignore[no-untyped-def]
+    page.goto("/?sample=checkerboard")
+    settle(page)
+    for field in ("stride", "dilation"):
+        before = rendered(page)
+        page.fill(f"#{field}", "2")
+        settle(page, before)
+    page.click("#tabbtn-sharing")
+    img = page.locator("#maps img.fmap").first
+    box = img.bounding_box()
+    page.mouse.click(box["x"] + 20, box["y"] + 30)
+    page.wait_for_function("() => new URL(location.href).searchParams.get('unit')")
+    page.mouse.move(0, 0)
+    url = page.url
+    status = page.text_content("#status")
+    rf = page.evaluate("({...document.querySelector('#rf-box').dataset})")
+
+    other = browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        fresh = other.new_page()
+        fresh.goto(url)
+        settle(fresh)
+        assert fresh.text_content("#status") == status
+        assert fresh.input_value("#stride") == "2" and fresh.input_value("#dilation") == "2"
+        assert fresh.get_attribute("#tabbtn-sharing", "aria-selected") == "true"
+        assert fresh.is_visible("#tab-sharing") and not fresh.is_visible("#tab-formula")
+        fresh.wait_for_function("() => !document.querySelector('#rf-box').hidden")
+        assert fresh.evaluate("({...document.querySelector('#rf-box').dataset})") == rf
+    finally:
+        other.close()
+    # Back and forward step through the changes: tab, dilation, stride.
+    page.go_back()
+    page.wait_for_function("() => document.querySelector('#tab-sharing').hidden")
+    page.go_back()
+    page.wait_for_function("() => document.querySelector('#dilation').value === '1'")
+    page.go_back()
+    page.wait_for_function("() => document.querySelector('#stride').value === '1'")
+    settle(page)
+    assert "2×256×256 output" in page.text_content("#status")
+    page.go_forward()
+    page.wait_for_function("() => document.querySelector('#stride').value === '2'")
+
+
+def test_the_form_works_without_javascript(browser, server) -> None:  # type: ignore[no-untyped-def]
+    context = browser.new_context(java_script_enabled=False, base_url=server)
+    try:
+        page = context.new_page()
+        page.goto("/")
+        page.select_option("#sample", "checkerboard")
+        page.fill("#stride", "2")
+        page.uncheck("input[name=kernels][value=sobel_y]")
+        with page.expect_navigation():
+            page.click("#apply")
+        assert "stride=2" in page.url and "sample=checkerboard" in page.url
+        assert "1×256×256 input → 1×128×128 output" in " ".join(page.text_content("#status").split())
+        assert "output = 127 + 1 = 128" in page.text_content("#arithmetic")
+        src = page.get_attribute("#maps img.fmap", "src")
+        assert src is not None and src.startswith("/api/feature-maps.png?")
+        png = page.request.get(src)
+        assert png.ok
+        assert Image.open(io.BytesIO(png.body())).size == (128, 128)
+        # Upload without JavaScript: POST, then 303 to the GET view of the new image.
+        page.set_input_files("#image", str(SAMPLES / "tiny.png"))
+        with page.expect_navigation():
+            page.click("#apply")
+        assert "image_id=" in page.url
+        assert "1×12×12 input" in " ".join(page.text_content("#status").split())
+        # An invalid value is named next to its control.
+        page.fill("#stride", "0")
+        with page.expect_navigation():
+            page.click("#apply")
+        assert "stride" in page.text_content("#error-stride")
+    finally:
+        context.close()
+
+
+def test_an_unknown_image_id_is_uploaded_again(page) -> None:  # type: ignore[no-untyped-def]
+    page.goto("/")
+    settle(page)
+    before = rendered(page)
+    page.set_input_files("#image", str(SAMPLES / "checkerboard.png"))
+    settle(page, before)
+    served = {"n": 0}
+
+    def forget(route):  # type: ignore[no-untyped-def]
+        if served["n"] == 0:
+            served["n"] += 1
+            route.fulfill(status=404, content_type="application/json",
+                          body=json.dumps({"detail": "unknown image_id: upload the image again",
+                                           "field": "image_id"}))
+        else:
+            route.continue_()
+
+    page.route("**/api/convolve", forget)
+    uploads: list[str] = []
+    page.on("request", lambda r: r.url.endswith("/api/images") and uploads.append(r.method))
+    before = rendered(page)
+    page.fill("#stride", "2")
+    settle(page, before)
+    assert served["n"] == 1 and uploads == ["POST"]
+    assert "1×256×256 input → 2×128×128 output" in page.text_content("#status")
+
+
+def test_api_errors_show_next_to_their_control(page) -> None:  # type: ignore[no-untyped-def]
+    page.goto("/?sample=tiny")
+    settle(page)
+    page.fill("#kernel_size", "31")
+    page.wait_for_function("() => document.querySelector('#error-kernel_size').textContent.length > 0")
+    assert page.get_attribute("#kernel_size", "aria-invalid") == "true"
+    page.fill("#kernel_size", "3")
+    page.wait_for_function("() => document.querySelector('#error-kernel_size').textContent === ''")
+
+
+def test_screenshots_of_every_tab(browser, server, screenshots: Path) -> None:  # type: ignore[no-untyped-def]
+    for width, name in ((1280, "desktop"), (375, "mobile")):
+        context = browser.new_context(viewport={"width": width, "height": 900}, base_url=server)
+        try:
+            page = context.new_page()
+            errors: list[str] = []
+            page.on("console", lambda m, errors=errors: m.type == "error" and errors.append(m.text))
+            page.goto("/?stride=2&unit=40,60")
+            settle(page)
+            page.screenshot(path=str(screenshots / f"{name}-top.png"))
+            for tab in ("formula", "sliding", "sharing", "dense", "gradients"):
+                page.click(f"#tabbtn-{tab}")
+                page.wait_for_timeout(400)
+                page.wait_for_function("() => !document.body.hasAttribute('data-busy')")
+                page.wait_for_timeout(150)
+                page.locator(f"#tab-{tab}").screenshot(path=str(screenshots / f"{name}-{tab}.png"))
+            page.screenshot(path=str(screenshots / f"{name}-full.png"), full_page=True)
+            assert errors == []
+        finally:
+            context.close()
