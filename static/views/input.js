@@ -123,6 +123,13 @@ export class InputView {
     ctx.strokeStyle = ACCENT;
     ctx.lineWidth = 2;
     ctx.strokeRect(x - 1, y - 1, rf.width * s + 2, rf.height * s + 2);
+    if (Math.max(rf.width, rf.height) * s < 16) {
+      // A small window at this zoom: ring it so the eye finds it.
+      ctx.beginPath();
+      ctx.arc(x + (rf.width * s) / 2, y + (rf.height * s) / 2, 14, 0, Math.PI * 2);
+      ctx.lineWidth = 2;
+      ctx.stroke();
+    }
     Object.assign(this.box.dataset, {
       top: String(rf.top), left: String(rf.left), height: String(rf.height), width: String(rf.width),
     });

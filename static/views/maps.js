@@ -49,6 +49,7 @@ export class MapsView {
         wrap,
         colourBar(m.min, m.max),
         el('p', { className: 'range muted', text: `min ${formatNumber(m.min)} · mean ${formatNumber(m.mean)} · max ${formatNumber(m.max)}` }));
+      fig.style.width = `${Math.max(150, Math.round(wo * scale))}px`;
       return { fig, img, marker, scale };
     });
     this.figures.forEach((f) => this.root.append(f.fig));
