@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
+from . import pages
 from .api import router as api_router
 from .docs import install_docs
 from .errors import install_error_handlers
@@ -34,6 +36,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     install_docs(app)
 
+    app.mount("/static", StaticFiles(directory=pages.STATIC_DIR), name="static")
+    app.include_router(pages.router)
     return app
 
 
