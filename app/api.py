@@ -215,11 +215,16 @@ class Layer:
     groups: int
     activation: str
     query: dict[str, str] = field(default_factory=dict)  # canonical parameters for GET URLs
+    cache: OutputCache | None = None  # where the engine input is kept between requests
 
     @cached_property
     def x(self) -> NDArray[np.float32]:
-        """The engine input (C, H, W) in [0, 1]."""
-        return images.to_input(self.image.pixels, self.color)  # type: ignore[arg-type]
+        """The engine input (C, H, W) in [0, 1], cached per (image, color)."""
+        def make() -> NDArray[np.float32]:
+            return images.to_input(self.image.pixels, self.color)  # type: ignore[arg-type]
+        if self.cache is None:
+            return make()
+        return self.cache.get_or_compute(("input", self.image_id, self.color), make)
 
     @property
     def channels(self) -> int:
@@ -340,7 +345,8 @@ def build_layer(params: schemas.LayerParams, uploads: Uploads, request: Request)
         "dilation": "{},{}".format(*spec.dilation), "groups": str(params.groups),
         "bias": ",".join(repr(float(b)) for b in bias), "activation": params.activation,
     }
-    return Layer(image_id, image, params.color, w, bias, names, spec, params.groups, params.activation, query)
+    return Layer(image_id, image, params.color, w, bias, names, spec, params.groups, params.activation, query,
+                 request.app.state.outputs)
 
 
 # ---------------------------------------------------------------- computing (cached)

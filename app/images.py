@@ -214,7 +214,7 @@ def _interpolate(anchors: list[tuple[float, tuple[int, int, int]]], n: int = 256
 DIVERGING = _interpolate([
     (0.0, (5, 48, 97)), (0.2, (42, 113, 178)), (0.4, (160, 202, 225)), (0.5, (255, 255, 255)),
     (0.6, (246, 180, 150)), (0.8, (196, 60, 60)), (1.0, (103, 0, 31)),
-], 257)  # odd length, so index 128 is exactly zero
+], 255)  # odd length, so index 127 is exactly zero; fits a PNG palette
 # Sequential dark purple - blue - green - yellow, perceptually ordered like viridis.
 SEQUENTIAL = _interpolate([
     (0.0, (68, 1, 84)), (0.25, (59, 82, 139)), (0.5, (33, 145, 140)), (0.75, (94, 201, 98)),
@@ -224,12 +224,18 @@ SEQUENTIAL = _interpolate([
 
 @dataclass(frozen=True)
 class Colorized:
-    """A map turned into colours, with the value range the colours stand for."""
+    """A map turned into colour-table indices, with the table and the value range it stands for."""
 
-    rgb: NDArray[np.uint8]  # (H, W, 3)
+    index: NDArray[np.uint8]  # (H, W) row of `table` for each pixel
+    table: NDArray[np.uint8]  # (n <= 256, 3) the colormap
     vmin: float  # value shown by the first colour of the table
     vmax: float  # value shown by the last colour
     signed: bool  # True: diverging table centred on zero
+
+    @property
+    def rgb(self) -> NDArray[np.uint8]:
+        """(H, W, 3) colours."""
+        return self.table[self.index]
 
 
 def color_range(lo: float, hi: float, signed: bool | None = None) -> tuple[float, float, bool]:
@@ -260,16 +266,20 @@ def colorize(values: NDArray[np.floating], signed: bool | None = None, vmin: flo
     hi = float(v.max()) if vmax is None else vmax
     c_lo, c_hi, signed = color_range(lo, hi, signed)
     if signed:
-        idx = np.rint(v * np.float32(128 / c_hi) + np.float32(128))
-        np.clip(idx, 0, 256, out=idx)
-        return Colorized(DIVERGING[idx.astype(np.intp)], c_lo, c_hi, True)
-    idx = np.rint((v - np.float32(c_lo)) * np.float32(255 / (c_hi - c_lo)))
+        mid = (len(DIVERGING) - 1) // 2
+        idx = v * np.float32(mid / c_hi)
+        idx += np.float32(mid + 0.5)  # + 0.5 then truncation rounds to nearest
+        np.clip(idx, 0, 2 * mid, out=idx)
+        return Colorized(idx.astype(np.uint8), DIVERGING, c_lo, c_hi, True)
+    idx = v - np.float32(c_lo)
+    idx *= np.float32(255 / (c_hi - c_lo))
+    idx += np.float32(0.5)
     np.clip(idx, 0, 255, out=idx)
-    return Colorized(SEQUENTIAL[idx.astype(np.intp)], c_lo, c_hi, False)
+    return Colorized(idx.astype(np.uint8), SEQUENTIAL, c_lo, c_hi, False)
 
 
 def upscale(rgb: NDArray[np.uint8], scale: int) -> NDArray[np.uint8]:
-    """Nearest-neighbour upscaling by an integer factor, so single pixels stay visible."""
+    """Nearest-neighbour upscaling of (H, W) or (H, W, 3) by an integer factor; pixels stay visible."""
     if scale == 1:
         return rgb
     return np.repeat(np.repeat(rgb, scale, axis=0), scale, axis=1)
@@ -282,10 +292,19 @@ def encode_png(rgb: NDArray[np.uint8]) -> bytes:
     return buf.getvalue()
 
 
+def encode_indexed_png(index: NDArray[np.uint8], table: NDArray[np.uint8]) -> bytes:
+    """PNG bytes of a palette image: one byte per pixel, a third of RGB's, so much faster to encode."""
+    img = Image.fromarray(np.ascontiguousarray(index))  # mode "L"
+    img.putpalette(table.ravel().tolist())  # becomes mode "P"
+    buf = io.BytesIO()
+    img.save(buf, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
+    return buf.getvalue()
+
+
 def map_png(values: NDArray[np.floating], scale: int = 1) -> tuple[bytes, Colorized]:
-    """One feature map as a coloured PNG (see colorize), with its colour range."""
+    """One feature map as a coloured (palette) PNG, see colorize, with its colour range."""
     c = colorize(values)
-    return encode_png(upscale(c.rgb, scale)), c
+    return encode_indexed_png(upscale(c.index, scale), c.table), c
 
 
 def grid_png(maps: NDArray[np.floating], labels: list[str], scale: int = 1, gap: int = 4) -> bytes:

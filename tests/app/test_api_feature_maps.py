@@ -15,7 +15,7 @@ from engine import conv2d, preset
 
 
 def _png(r: object) -> np.ndarray:
-    return np.asarray(Image.open(io.BytesIO(r.content)))  # type: ignore[attr-defined]
+    return np.asarray(Image.open(io.BytesIO(r.content)).convert("RGB"))  # type: ignore[attr-defined]
 
 
 def test_one_map_has_output_size(client: TestClient, image_id: str) -> None:

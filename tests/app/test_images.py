@@ -259,3 +259,12 @@ def test_decoded_image_properties() -> None:
     px: NDArray[np.uint8] = np.zeros((3, 7, 3), np.uint8)
     d = DecodedImage(px, (14, 6))
     assert (d.width, d.height, d.size, d.downscaled) == (7, 3, (7, 3), True)
+
+
+def test_map_png_is_palette_with_exact_colours() -> None:
+    values = np.array([[-1.0, 0.0, 0.5]])
+    data, c = images.map_png(values)
+    img = Image.open(io.BytesIO(data))
+    assert img.mode == "P"
+    np.testing.assert_array_equal(np.asarray(img.convert("RGB")), c.rgb)
+    np.testing.assert_array_equal(c.rgb[0, 1], [255, 255, 255])
