@@ -113,7 +113,7 @@ async def read_params(request: Request, model: type[P]) -> tuple[P, Uploads]:
             async with request.form(max_files=4, max_fields=64) as form:
                 for key, value in form.multi_items():
                     if isinstance(value, UploadFile):
-                        content = await _read_upload(value, settings)
+                        content = await _read_upload(value, settings, key)
                         if key == "image":
                             uploads.image = content
                         elif key == "weights_file":
@@ -130,11 +130,11 @@ async def read_params(request: Request, model: type[P]) -> tuple[P, Uploads]:
     return params, uploads
 
 
-async def _read_upload(upload: UploadFile, settings: Settings) -> bytes:
+async def _read_upload(upload: UploadFile, settings: Settings, field_name: str) -> bytes:
     content = await upload.read(settings.max_upload_bytes + 1)
     if len(content) > settings.max_upload_bytes:
-        raise ImageError(413, f"`{upload.filename and 'image'}`: the upload is over the limit of "
-                         f"{settings.max_upload_bytes:,} bytes (CONVLENS_MAX_UPLOAD_BYTES)")
+        raise ImageError(413, f"`{field_name}`: the upload is over the limit of "
+                         f"{settings.max_upload_bytes:,} bytes (CONVLENS_MAX_UPLOAD_BYTES)", field_name)
     return content
 
 
@@ -332,7 +332,12 @@ def build_layer(params: schemas.LayerParams, uploads: Uploads, request: Request)
     else:
         padding = parse_pair(params.padding, "padding", 0, MAX_PADDING)
     spec = ConvSpec.make((w.shape[2], w.shape[3]), stride, padding, dilation)  # type: ignore[arg-type]
-    spec.output_shape((image.height, image.width))  # 422 `kernel_size` when it does not fit
+    h_out, w_out = spec.output_shape((image.height, image.width))  # 422 `kernel_size` if it does not fit
+    if w.shape[0] * h_out * w_out > settings.max_output_values:
+        raise ParamError("max_side", f"the output would hold {w.shape[0]} x {h_out} x {w_out} = "
+                         f"{w.shape[0] * h_out * w_out:,} values, over the limit of "
+                         f"{settings.max_output_values:,} (CONVLENS_MAX_OUTPUT_VALUES); use fewer kernels, "
+                         "a stride, or a smaller max_side")
     bias = parse_bias(params.bias, w.shape[0])
     query = {"image_id": image_id, "color": params.color}
     if params.weights is None and uploads.weights_file is None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import math
+import threading
 import warnings
 from dataclasses import dataclass
 from typing import Literal
@@ -77,6 +78,10 @@ def sniff_format(data: bytes) -> str | None:
     return None
 
 
+# warnings.catch_warnings() swaps process-wide state: one thread at a time (opening reads the header only).
+_OPEN_LOCK = threading.Lock()
+
+
 def _not_image(detail: str) -> ImageError:
     return ImageError(415, f"`image`: {detail}; upload a PNG, JPEG, WebP or GIF file")
 
@@ -113,7 +118,7 @@ def decode_upload(data: bytes, settings: Settings, max_side: int | None = None) 
     if fmt is None:
         raise _not_image("the content is not a supported image")
     try:
-        with warnings.catch_warnings():
+        with _OPEN_LOCK, warnings.catch_warnings():
             # Our own max_pixels check below replaces Pillow's global one.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             img: Image.Image = Image.open(io.BytesIO(data), formats=[fmt])

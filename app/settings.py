@@ -17,6 +17,7 @@ class Settings:
     max_kernels: int = 16  # kernels per request
     max_kernel_size: int = 31  # largest kh or kw
     max_values: int = 65_536  # raw values per map returned by values=true
+    max_output_values: int = 67_108_864  # largest layer output J x H_out x W_out (256 MiB of float32)
     max_dense_side: int = 32  # largest crop side for the dense matrix
     max_dense_entries: int = 16_777_216  # largest dense matrix (rows x columns)
     cache_bytes: int = 512 * 1024 * 1024  # image cache size (LRU)

@@ -145,13 +145,15 @@ class OutputCache:
             return hit  # type: ignore[return-value]
         with self._guard:
             lock = self._locks.setdefault(key, threading.Lock())
-        with lock:
-            hit = self._cache.get(key)
-            if hit is None:
-                hit = compute()
-                self._cache.put(key, hit)
-        with self._guard:
-            self._locks.pop(key, None)
+        try:
+            with lock:
+                hit = self._cache.get(key)
+                if hit is None:
+                    hit = compute()
+                    self._cache.put(key, hit)
+        finally:
+            with self._guard:
+                self._locks.pop(key, None)
         return hit  # type: ignore[return-value]
 
     def __len__(self) -> int:

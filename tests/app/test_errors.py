@@ -299,3 +299,17 @@ def test_fuzzed_parameters_never_500(client: TestClient, image_id: str, seed: in
         assert r.status_code in (200, 422), (path, params, r.text)
         if r.status_code == 422:
             assert r.json()["field"]
+
+
+def test_output_over_limit_422() -> None:
+    with TestClient(create_app(Settings(max_output_values=100))) as client:
+        r = client.post("/api/convolve", files={"image": ("a.png", encode(make_pixels()), "image/png")})
+        body = _check(r, 422, "max_side")
+    assert "CONVLENS_MAX_OUTPUT_VALUES" in body["detail"]
+
+
+def test_weights_file_over_limit_413() -> None:
+    with TestClient(create_app(Settings(max_upload_bytes=500))) as client:
+        r = client.post("/api/convolve", files={"image": ("a.png", encode(make_pixels(4, 4)), "image/png"),
+                                                "weights_file": ("w.npy", b"\0" * 1000, "x")})
+    _check(r, 413, "weights_file")

@@ -100,3 +100,15 @@ def test_output_cache_distinct_keys() -> None:
     assert cache.get_or_compute(("a",), lambda: 1) == 1
     assert cache.get_or_compute(("b",), lambda: 2) == 2
     assert cache.get_or_compute(("a",), lambda: 3) == 1
+
+
+def test_output_cache_failed_compute_leaves_no_lock_and_retries() -> None:
+    cache = OutputCache(1 << 20)
+
+    def boom() -> int:
+        raise ValueError("no")
+
+    with pytest.raises(ValueError):
+        cache.get_or_compute(("k",), boom)
+    assert cache._locks == {}
+    assert cache.get_or_compute(("k",), lambda: 5) == 5
