@@ -27,9 +27,9 @@ ROOT = Path(__file__).resolve().parent.parent
 STATIC_DIR = ROOT / "static"
 TEMPLATES_DIR = ROOT / "templates"
 SAMPLES = {
-    "astronaut": ("astronaut.png", "Astronaut (photo, 320×320)"),
-    "checkerboard": ("checkerboard.png", "Checkerboard with text (256×256)"),
-    "tiny": ("tiny.png", "Tiny 12×12 (for the dense matrix)"),
+    "astronaut": ("astronaut.png", "Astronaut photo"),
+    "checkerboard": ("checkerboard.png", "Checkerboard + text"),
+    "tiny": ("tiny.png", "Tiny 12×12"),
 }
 DEFAULT_SAMPLE = "astronaut"
 LAYER_FIELDS = (

@@ -26,6 +26,7 @@ let layer = null; // last /api/convolve answer for `state`
 let hoverUnit = null; // [row, col] under the pointer
 let imageBlob = null; // the user's file, kept to upload again after a 404
 let debounce = 0;
+let layerFailed = false; // the current settings have no answer: tabs wait for a valid layer
 let renders = 0; // completed renders, for tests and the curious (body[data-rendered])
 
 const convolveChannel = new Channel();
@@ -251,8 +252,10 @@ async function refresh(push = false) {
     if (err instanceof Stale) return;
     clearErrors();
     showError(err);
+    layerFailed = true;
     return;
   }
+  layerFailed = false;
   clearErrors();
   layer = data;
   saveUrl(false); // the image id may have changed after a re-upload
@@ -275,7 +278,7 @@ async function refresh(push = false) {
 
 /** Render the active tab (each view fetches what it needs and drops stale answers). */
 function renderTab() {
-  if (!layer) return;
+  if (!layer || layerFailed) return;
   const ctx = { state, layer, callApi, showError, clearFieldError, setState, geometry: geometry() };
   const view = views[state.tab];
   if (view) view.render(ctx);
@@ -475,6 +478,14 @@ function wire() {
     });
   }
   document.addEventListener('keydown', onKey);
+  // Hovering k, s, p or d in a formula highlights its control.
+  const symbols = { 'sym-k': 'kernel_size', 'sym-s': 'stride', 'sym-p': 'padding', 'sym-d': 'dilation' };
+  $('#tab-formula').addEventListener('mouseover', (e) => {
+    const sym = e.target.closest ? e.target.closest('.sym-k, .sym-s, .sym-p, .sym-d') : null;
+    const cls = sym ? [...sym.classList].find((c) => symbols[c]) : null;
+    for (const row of form.querySelectorAll('.num-row.hl')) row.classList.remove('hl');
+    if (cls) form.querySelector(`.num-row[data-field="${symbols[cls]}"]`)?.classList.add('hl');
+  });
   window.addEventListener('popstate', () => {
     const next = fromQuery(location.search);
     const changed = layerChanged(state, next);

@@ -3,7 +3,7 @@
 
 import { Channel, Stale } from '../api.js';
 import { formatInt, formatNumber } from '../convmath.js';
-import { clear, colourBar, el, kernelTable } from '../dom.js';
+import { clear, colourBar, el, kernelTable, sizeCanvas } from '../dom.js';
 
 /** Digits as Unicode subscripts: 12 → "₁₂". */
 function subscript(n) {
@@ -49,6 +49,57 @@ export class GradientsView {
     this.render(this.ctx);
   }
 
+  /**
+   * The running sum of the contributions in row-major order, as a sparkline with a scrubber.
+   * @param {number[][]|undefined} values H_out×W_out, present for small outputs
+   * @param {number} total
+   */
+  renderRunningSum(values, total) {
+    const box = this.root.querySelector('#grad-running');
+    clear(box);
+    if (!values) {
+      box.append(el('p', { className: 'muted', text: 'The output is too large to list every contribution; the sum above is exact.' }));
+      return;
+    }
+    const flat = values.flat();
+    const partial = [];
+    let acc = 0;
+    for (const v of flat) { acc += v; partial.push(acc); }
+    const canvas = el('canvas', { className: 'sparkline', 'aria-hidden': 'true' });
+    const slider = el('input', { type: 'range', min: '1', max: String(flat.length), value: String(flat.length), 'aria-label': 'positions added so far' });
+    const text = el('p', { className: 'running-text' });
+    box.append(el('h4', { text: 'Running sum, position by position' }), canvas, slider, text);
+    const draw = () => {
+      const k = Number(slider.value);
+      const width = Math.max(200, Math.min(360, box.clientWidth || 300));
+      const height = 70;
+      const g = sizeCanvas(canvas, width, height);
+      const lo = Math.min(0, ...partial);
+      const hi = Math.max(0, ...partial) || 1;
+      const y = (v) => height - 4 - ((v - lo) / (hi - lo || 1)) * (height - 8);
+      g.strokeStyle = '#bbb';
+      g.beginPath();
+      g.moveTo(0, y(0));
+      g.lineTo(width, y(0));
+      g.stroke();
+      g.strokeStyle = '#e4572e';
+      g.lineWidth = 2;
+      g.beginPath();
+      partial.slice(0, k).forEach((v, i) => {
+        const x = (i / Math.max(1, partial.length - 1)) * width;
+        if (i === 0) g.moveTo(x, y(v));
+        else g.lineTo(x, y(v));
+      });
+      g.stroke();
+      const m = Math.floor((k - 1) / values[0].length);
+      const n = (k - 1) % values[0].length;
+      text.textContent = `After ${formatInt(k)} of ${formatInt(flat.length)} positions (up to output (${m}, ${n})): ${formatNumber(partial[k - 1], 5)}`
+        + (k === flat.length ? ` = the one update, ${formatNumber(total, 5)}.` : '.');
+    };
+    slider.addEventListener('input', draw);
+    draw();
+  }
+
   async render(ctx) {
     this.ctx = ctx;
     const { layer } = ctx;
@@ -60,7 +111,7 @@ export class GradientsView {
       el('p', { className: 'muted', text: 'Click a weight (channel 0).' }));
     let data;
     try {
-      data = await this.channel.run((signal) => ctx.callApi('/api/gradient', { weight: w.join(','), loss: 'sum' }, signal));
+      data = await this.channel.run((signal) => ctx.callApi('/api/gradient', { weight: w.join(','), loss: 'sum', values: 'true' }, signal));
     } catch (err) {
       if (!(err instanceof Stale)) ctx.showError(err);
       return;
@@ -75,6 +126,7 @@ export class GradientsView {
     this.map.append(img, colourBar(data.contributions.min, data.contributions.max, '∂L/∂y · x'));
     const n = ho * wo;
     this.sum.textContent = `∂L/∂W${subscript(w[0])}[${w[1]}, ${w[2]}, ${w[3]}] = sum over ${formatInt(n)} positions = ${formatNumber(data.contributions.sum, 5)}`;
+    this.renderRunningSum(data.contributions.values, data.contributions.sum);
     this.untied.textContent = `Shared: these ${formatInt(n)} contributions add up to one number, and gradient descent moves the one weight by −η × ${formatNumber(data.grad_w_at_weight, 5)}. `
       + `Untied (locally connected), each position would own its weight, so the same ${formatInt(n)} numbers would be ${formatInt(n)} separate updates to ${formatInt(n)} separate weights, with no sum.`;
   }
