@@ -138,7 +138,10 @@ export class DenseView {
     const { top, left, side } = this.cropBox;
     const px = integerScale(side, 200, 24);
     const ctx = sizeCanvas(this.cropCanvas, side * px, side * px);
+    // The layer sees luma in gray mode: draw the crop as the layer sees it.
+    ctx.filter = this.ctx && this.ctx.state.color === 'rgb' ? 'none' : 'grayscale(1)';
     if (img.naturalWidth) ctx.drawImage(img, left, top, side, side, 0, 0, side * px, side * px);
+    ctx.filter = 'none';
     const hl = this.highlight;
     if (hl && hl.pixels) {
       ctx.strokeStyle = '#e4572e';
