@@ -465,6 +465,13 @@ function wire() {
   });
   view.addEventListener('mouseleave', () => { hoverUnit = null; showUnit(); });
   view.addEventListener('click', () => { if (hoverUnit) pinUnit(hoverUnit); });
+  view.addEventListener('keydown', (e) => {
+    // From the keyboard: Enter pins the centre unit, then the arrow keys move it.
+    if (e.key === 'Enter' && layer && !state.unit) {
+      e.preventDefault();
+      pinUnit([Math.floor(layer.output_shape[1] / 2), Math.floor(layer.output_shape[2] / 2)]);
+    }
+  });
 
   for (const btn of document.querySelectorAll('[role="tab"]')) {
     btn.addEventListener('click', () => selectTab(btn.dataset.tab, true));

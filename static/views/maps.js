@@ -27,7 +27,7 @@ export class MapsView {
     const count = data.maps.length;
     const perRow = count === 1 ? 1 : Math.min(count, room >= 560 ? 3 : 2, count <= 4 ? 2 : 3);
     const each = Math.floor(room / perRow) - 12;
-    const scale = wo <= each ? integerScale(wo, each, 16) : each / wo;
+    const scale = wo <= each ? integerScale(wo, Math.min(each, 320), 48) : each / wo;
     clear(this.root);
     this.figures = data.maps.map((m) => {
       const img = el('img', {

@@ -30,7 +30,7 @@ export class SharingView {
     const weights = layer.maps[j].weights[0];
     clear(this.grid);
     this.grid.append(
-      el('p', { className: 'muted', text: `Kernel ${j} (${layer.maps[j].name}), channel 0: each cell is one weight; under it, how many of the ${formatInt(usage.total)} output positions use it on real pixels + on padding.` }),
+      el('p', { className: 'muted', text: `Kernel ${j} (${layer.maps[j].name}), channel 0: each cell is one weight; under it, how many of the ${formatInt(usage.total)} output positions use it on real pixels + on padding. The counts depend only on the geometry, so they are the same for every kernel and channel.` }),
       kernelTable(weights, (u, v) => `${formatInt(usage.real[u][v])} + ${formatInt(usage.padding[u][v])}`),
     );
     clear(this.coverage);

@@ -118,7 +118,8 @@ export class SlidingView {
     this.pos.value = String(this.step);
     this.root.querySelector('#slide-pos-out').textContent = String(this.step);
     this.draw();
-    this.getCtx().setState({ step: String(this.step) });
+    // While playing, the URL is written on pause only (browsers throttle frequent history calls).
+    if (!this.timer) this.getCtx().setState({ step: String(this.step) });
   }
 
   advance(n) {
@@ -139,8 +140,10 @@ export class SlidingView {
   }
 
   pause() {
+    const wasPlaying = Boolean(this.timer);
     window.clearInterval(this.timer);
     this.timer = 0;
+    if (wasPlaying && this.model) this.getCtx().setState({ step: String(this.step) });
     this.play.textContent = 'Play';
     this.play.setAttribute('aria-pressed', 'false');
   }
