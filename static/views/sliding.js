@@ -164,17 +164,20 @@ export class SlidingView {
     const dec = this.decimate.checked;
     const outRows = dec ? md.full.length : ho;
     const outCols = dec ? md.full[0].length : wo;
-    const room = Math.max(280, (this.root.clientWidth || 600) - 16);
-    const cell = Math.min(40, integerScale(colsIn + outCols + 2, room, 40));
+    const room = Math.max(240, (this.root.clientWidth || 600) - 16);
+    // Narrow screens: the output goes under the input, so the cells can be larger.
+    const vertical = room < 520;
+    const cell = vertical ? integerScale(Math.max(colsIn, outCols), room, 40)
+      : Math.min(40, integerScale(colsIn + outCols + 2, room, 40));
     const gap = cell * 2;
-    const width = (colsIn + outCols) * cell + gap + 2;
-    const height = Math.max(rowsIn, outRows) * cell + 24;
+    const top = 20;
+    const width = vertical ? Math.max(colsIn, outCols) * cell + 2 : (colsIn + outCols) * cell + gap + 2;
+    const height = vertical ? (rowsIn + outRows) * cell + 2 * top + 8 : Math.max(rowsIn, outRows) * cell + 24;
     const ctx = sizeCanvas(this.canvas, width, height);
     ctx.clearRect(0, 0, width, height);
     ctx.font = `${Math.max(8, Math.floor(cell * 0.3))}px system-ui, sans-serif`;
     ctx.textAlign = 'center';
     ctx.textBaseline = 'middle';
-    const top = 20;
     // Input cells.
     for (let r = 0; r < rowsIn; r++) {
       for (let q = 0; q < colsIn; q++) {
@@ -210,10 +213,11 @@ export class SlidingView {
       ctx.fill();
     }
     // Output grid.
-    const ox = colsIn * cell + gap;
+    const ox = vertical ? 0 : colsIn * cell + gap;
+    const oy = vertical ? top + rowsIn * cell + top + 8 : top;
     ctx.fillStyle = '#333';
     ctx.textAlign = 'left';
-    ctx.fillText(dec ? 'stride-1 output, kept cells outlined' : `output ${ho}×${wo}`, ox, 10);
+    ctx.fillText(dec ? 'stride-1 output, kept cells outlined' : `output ${ho}×${wo}`, ox, oy - 10);
     ctx.fillText(`padded crop ${rowsIn}×${colsIn}`, 0, 10);
     ctx.textAlign = 'center';
     for (let r = 0; r < outRows; r++) {
@@ -224,7 +228,7 @@ export class SlidingView {
         const done = kept && (om * wo + on <= this.step);
         const v = dec ? md.full[r][q] : md.out[r][q];
         const x = ox + q * cell;
-        const y = top + r * cell;
+        const y = oy + r * cell;
         if (done || (dec && !kept)) {
           ctx.fillStyle = css(colourFor(v, md.lo, md.hi));
           ctx.globalAlpha = kept ? 1 : 0.3;
@@ -246,7 +250,7 @@ export class SlidingView {
     const cy = dec ? m * g.stride[0] : m;
     ctx.strokeStyle = ACCENT;
     ctx.lineWidth = 3;
-    ctx.strokeRect(ox + cx * cell - 1, top + cy * cell - 1, cell + 1, cell + 1);
+    ctx.strokeRect(ox + cx * cell - 1, oy + cy * cell - 1, cell + 1, cell + 1);
     const value = md.out[m][n];
     this.info.textContent = `Step ${this.step + 1} of ${md.steps}: output (${m}, ${n}) of kernel ${md.j} (${md.name}) = ${formatNumber(value)}. `
       + `The window's top-left is at input (${rf.top}, ${rf.left}) = (s·m − p, s·n − p) = (${g.stride[0]}·${m} − ${g.padding[0]}, ${g.stride[1]}·${n} − ${g.padding[1]}).`
