@@ -104,7 +104,7 @@ async def read_params(request: Request, model: type[P]) -> tuple[P, Uploads]:
         if ctype.startswith("application/json"):
             try:
                 body = await request.json()
-            except ValueError:
+            except (ValueError, RecursionError):
                 raise ParamError("body", "the JSON body is not valid JSON") from None
             if not isinstance(body, dict):
                 raise ParamError("body", "the JSON body must be an object of parameters")
@@ -167,11 +167,11 @@ def parse_numbers(value: object, name: str) -> NDArray[np.float64]:
     if isinstance(value, str):
         try:
             value = json.loads(value)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise ParamError(name, f"`{name}` must be a JSON nested list of numbers") from None
     try:
         arr = np.array(value, dtype=np.float64)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):
         raise ParamError(name, f"`{name}` must be a nested list of numbers of equal lengths") from None
     if arr.size == 0:
         raise ParamError(name, f"`{name}` must not be empty")

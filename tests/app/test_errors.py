@@ -313,3 +313,14 @@ def test_weights_file_over_limit_413() -> None:
         r = client.post("/api/convolve", files={"image": ("a.png", encode(make_pixels(4, 4)), "image/png"),
                                                 "weights_file": ("w.npy", b"\0" * 1000, "x")})
     _check(r, 413, "weights_file")
+
+
+def test_deeply_nested_weights_422(client: TestClient, image_id: str) -> None:
+    deep = "[" * 100_000 + "]" * 100_000
+    _check(client.post("/api/convolve", data={"image_id": image_id, "weights": deep}), 422, "weights")
+
+
+def test_deeply_nested_json_body_422(client: TestClient) -> None:
+    deep = '{"weights": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    r = client.post("/api/convolve", content=deep, headers={"content-type": "application/json"})
+    _check(r, 422, "body")
