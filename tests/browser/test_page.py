@@ -253,3 +253,40 @@ def test_screenshots_of_every_tab(browser, server, screenshots: Path) -> None:  
             assert errors == []
         finally:
             context.close()
+
+
+def test_the_page_maths_matches_the_engine(page) -> None:  # type: ignore[no-untyped-def]
+    """convmath.js (output size, receptive field, unused lines) agrees with engine/ on odd shapes."""
+    from engine import output_arithmetic, receptive_field
+
+    cases = [  # (H, W), (kh, kw), (sh, sw), (ph, pw), (dh, dw), (row, col)
+        ((7, 11), (3, 5), (2, 3), (1, 2), (1, 2), (2, 1)),
+        ((13, 9), (4, 2), (3, 1), (0, 1), (2, 3), (0, 4)),
+        ((5, 5), (5, 1), (1, 2), (2, 0), (1, 1), (4, 2)),
+        ((31, 17), (3, 3), (4, 5), (1, 1), (3, 2), (6, 2)),
+    ]
+    page.goto("/")
+    settle(page)
+    got = page.evaluate(
+        """async (cases) => {
+          const m = await import('/static/convmath.js');
+          return cases.map(([hw, k, s, p, d, unit]) => {
+            const g = { kernel: k, stride: s, padding: p, dilation: d };
+            const rf = m.receptiveField(g, unit[0], unit[1], hw[0], hw[1]);
+            return {
+              out: [0, 1].map((a) => m.computeOutputSize(hw[a], k[a], s[a], p[a], d[a])),
+              unused: [0, 1].map((a) => m.unusedLines(hw[a], k[a], s[a], p[a], d[a])),
+              box: [rf.top, rf.left, rf.height, rf.width],
+              padTaps: rf.taps.filter((t) => t.padding).length,
+            };
+          });
+        }""",
+        [[list(v) for v in case] for case in cases],
+    )
+    for (hw, k, s, p, d, (row, col)), js in zip(cases, got, strict=True):
+        rows, cols = output_arithmetic(hw, k, s, p, d)
+        assert js["out"] == [rows.output, cols.output]
+        assert js["unused"] == [[list(r) for r in rows.unused], [list(r) for r in cols.unused]]
+        rf = receptive_field(hw, k, s, p, d, row=row, col=col)
+        assert js["box"] == [rf.top, rf.left, rf.height, rf.width]
+        assert js["padTaps"] == int(rf.in_padding.sum())
