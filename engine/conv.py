@@ -20,7 +20,7 @@ from numpy.lib.stride_tricks import as_strided
 from numpy.typing import ArrayLike, NDArray
 
 from ._blas import single_threaded_blas
-from .spec import ConvSpec, IntOrPair, PaddingArg
+from .spec import ConvSpec, IntOrPair, PaddingArg, check_groups
 
 ACTIVATIONS = ("none", "relu", "sigmoid", "tanh")
 
@@ -79,9 +79,7 @@ def prepare(
     if xa.dtype != wa.dtype:
         dtype = np.result_type(xa, wa)
         xa, wa = xa.astype(dtype), wa.astype(dtype)
-    if isinstance(groups, bool) or not isinstance(groups, int | np.integer) or groups < 1:
-        raise ValueError(f"`groups` must be an int >= 1, got {groups!r}")
-    groups = int(groups)
+    groups = check_groups(groups)
     c, j = xa.shape[0], wa.shape[0]
     if c % groups or j % groups:
         raise ValueError(

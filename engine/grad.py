@@ -27,7 +27,7 @@ from .conv import (
     prepare,
     run_chunks,
 )
-from .spec import ConvSpec, IntOrPair, PaddingArg, as_pair
+from .spec import ConvSpec, IntOrPair, PaddingArg, as_pair, check_groups
 
 LOSSES = ("sum", "mse")
 
@@ -166,9 +166,7 @@ def weight_grad_contributions(
     xa = np.asarray(x)
     if xa.ndim != 3:
         raise ValueError(f"`x` must have 3 dimensions, got shape {xa.shape}")
-    if isinstance(groups, bool) or not isinstance(groups, int | np.integer) or groups < 1:
-        raise ValueError(f"`groups` must be an int >= 1, got {groups!r}")
-    groups = int(groups)
+    groups = check_groups(groups)
     if xa.shape[0] % groups:
         raise ValueError(f"`groups`={groups} must divide the input channels ({xa.shape[0]})")
     j_total, cg = go_arr.shape[0], xa.shape[0] // groups

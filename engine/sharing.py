@@ -16,7 +16,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from .conv import _float_array
-from .spec import ConvSpec, IntOrPair, PaddingArg, Pair, _input_hw
+from .spec import ConvSpec, IntOrPair, PaddingArg, Pair, _input_hw, check_groups
 
 # Largest dense M (rows x columns) that dense_matrix() will build: 16.7 M entries, 64 MiB float32.
 MAX_DENSE_ENTRIES = 1 << 24
@@ -28,13 +28,6 @@ def _ints(values: Sequence[int], name: str) -> tuple[int, ...]:
         return tuple(operator.index(v) for v in values)
     except TypeError:
         raise ValueError(f"`{name}` must hold ints, got {tuple(values)!r}") from None
-
-
-def _groups(groups: int) -> int:
-    """groups as a Python int >= 1, or ValueError naming `groups`."""
-    if isinstance(groups, bool) or not isinstance(groups, int | np.integer) or groups < 1:
-        raise ValueError(f"`groups` must be an int >= 1, got {groups!r}")
-    return int(groups)
 
 
 def _axis_hits(n: int, k: int, s: int, p: int, d: int, n_out: int) -> NDArray[np.bool_]:
@@ -169,7 +162,7 @@ def dense_matrix(
         raise ValueError(f"`input_shape` must have at least one channel, got {c_in}")
     wa = _float_array(weight, "weight", 4)
     j_total, cg, kh, kw = wa.shape
-    groups = _groups(groups)
+    groups = check_groups(groups)
     if c_in % groups or j_total % groups or cg != c_in // groups:
         raise ValueError(
             f"`weight` of shape {wa.shape} does not fit {c_in} input channels in "
@@ -269,7 +262,7 @@ def parameter_counts(
         raise ValueError("`input_shape` must be (C, H, W) and `weight_shape` (J, C/groups, kh, kw)")
     c_in, h, w = _ints(input_shape, "input_shape")
     j_total, cg, kh, kw = _ints(weight_shape, "weight_shape")
-    groups = _groups(groups)
+    groups = check_groups(groups)
     if c_in % groups or j_total % groups or cg != c_in // groups:
         raise ValueError(
             f"`weight_shape` {tuple(weight_shape)} does not fit {c_in} channels in {groups} group(s)"

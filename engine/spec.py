@@ -42,6 +42,19 @@ def as_pair(value: IntOrPair, name: str, minimum: int = 0) -> Pair:
     return pair
 
 
+def check_groups(groups: int) -> int:
+    """groups as a Python int >= 1, or ValueError naming `groups`."""
+    try:
+        if isinstance(groups, bool):
+            raise TypeError
+        value = operator.index(groups)
+    except TypeError:
+        raise ValueError(f"`groups` must be an int >= 1, got {groups!r}") from None
+    if value < 1:
+        raise ValueError(f"`groups` must be an int >= 1, got {groups!r}")
+    return value
+
+
 def _show(pair: Pair) -> str:
     return str(pair[0]) if pair[0] == pair[1] else f"{pair[0]}x{pair[1]}"
 
