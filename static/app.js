@@ -214,6 +214,7 @@ function pinUnit(unit) {
   saveUrl(false);
   showUnit();
   views.sliding?.follow(unit);
+  views.gradients?.mark(pinned());
 }
 
 // ------------------------------------------------------------------ rendering
@@ -279,7 +280,7 @@ async function refresh(push = false) {
 /** Render the active tab (each view fetches what it needs and drops stale answers). */
 function renderTab() {
   if (!layer || layerFailed) return;
-  const ctx = { state, layer, callApi, showError, clearFieldError, setState, geometry: geometry() };
+  const ctx = { state, layer, callApi, showError, clearFieldError, setState, geometry: geometry(), pinned };
   const view = views[state.tab];
   if (view) view.render(ctx);
 }

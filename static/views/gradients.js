@@ -31,6 +31,32 @@ export class GradientsView {
     this.grid.addEventListener('keydown', (e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); this.pick(e); } });
   }
 
+  /**
+   * Mark the pinned unit on the contributions map (the same unit as on the input and maps).
+   * @param {[number, number]|null} unit
+   */
+  mark(unit) {
+    if (!this.marker || !this.img) return;
+    const note = this.map.querySelector('.grad-unit');
+    if (!unit) {
+      this.marker.hidden = true;
+      if (note) note.textContent = '';
+      return;
+    }
+    const [ho, wo] = this.outHW;
+    const w = parseFloat(this.img.style.width) / wo;
+    const h = parseFloat(this.img.style.height) / ho;
+    this.marker.style.left = `${unit[1] * w - 2}px`;
+    this.marker.style.top = `${unit[0] * h - 2}px`;
+    this.marker.style.width = `${Math.max(w, 2) + 4}px`;
+    this.marker.style.height = `${Math.max(h, 2) + 4}px`;
+    this.marker.hidden = false;
+    if (note) {
+      const v = this.values ? this.values[unit[0]][unit[1]] : null;
+      note.textContent = `Pinned output (${unit[0]}, ${unit[1]})${v === null ? '' : ` contributes ${formatNumber(v, 4)}`}.`;
+    }
+  }
+
   /** The selected weight (j, c, u, v), clamped to the layer. */
   weight(ctx) {
     const parts = (ctx.state.weight || '').split(',').map(Number);
@@ -123,7 +149,14 @@ export class GradientsView {
     const scale = wo <= room ? Math.max(1, Math.floor(room / wo)) : room / wo;
     img.style.width = `${Math.round(wo * scale)}px`;
     img.style.height = `${Math.round(ho * scale)}px`;
-    this.map.append(img, colourBar(data.contributions.min, data.contributions.max, '∂L/∂y · x'));
+    this.marker = el('div', { className: 'unit-marker pinned', hidden: true });
+    this.img = img;
+    this.values = data.contributions.values || null;
+    this.outHW = [ho, wo];
+    this.map.append(el('div', { className: 'fmap-wrap' }, img, this.marker),
+      colourBar(data.contributions.min, data.contributions.max, '∂L/∂y · x'),
+      el('p', { className: 'muted grad-unit' }));
+    this.mark(ctx.pinned ? ctx.pinned() : null);
     const n = ho * wo;
     this.sum.textContent = `∂L/∂W${subscript(w[0])}[${w[1]}, ${w[2]}, ${w[3]}] = sum over ${formatInt(n)} positions = ${formatNumber(data.contributions.sum, 5)}`;
     this.renderRunningSum(data.contributions.values, data.contributions.sum);
