@@ -13,6 +13,7 @@ import hashlib
 import io
 import json
 import re
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -364,19 +365,31 @@ class Output:
     mins: NDArray[np.float32]  # (J,)
     maxs: NDArray[np.float32]
     means: NDArray[np.float32]
+    seconds: float  # time conv2d + σ took when it was computed
 
 
-def layer_output(layer: Layer, outputs: OutputCache) -> Output:
-    """The layer's output, computed once per (image, layer) and cached."""
+def layer_output(layer: Layer, outputs: OutputCache) -> tuple[Output, bool]:
+    """The layer's output, computed once per (image, layer) and cached; True if computed now."""
+    computed = False
 
     def compute() -> Output:
-        z = conv2d(layer.x, layer.weight.astype(np.float32), layer.bias.astype(np.float32),
-                   **layer.conv_kwargs())
+        nonlocal computed
+        computed = True
+        x = layer.x
+        t0 = time.perf_counter()
+        z = conv2d(x, layer.weight.astype(np.float32), layer.bias.astype(np.float32), **layer.conv_kwargs())
         y = np.asarray(activate(z, layer.activation), dtype=np.float32)
+        seconds = time.perf_counter() - t0
         return Output(y, y.min(axis=(1, 2)), y.max(axis=(1, 2)),
-                      y.mean(axis=(1, 2), dtype=np.float64).astype(np.float32))
+                      y.mean(axis=(1, 2), dtype=np.float64).astype(np.float32), seconds)
 
-    return outputs.get_or_compute(("output", *layer.key), compute)
+    return outputs.get_or_compute(("output", *layer.key), compute), computed
+
+
+def server_timing(start: float, out: Output, computed: bool) -> dict[str, str]:
+    """A Server-Timing header: the engine's share (0 when the output came from the cache) and the whole."""
+    engine = f"engine;dur={out.seconds * 1000:.1f}" if computed else 'engine;dur=0;desc="cached"'
+    return {"Server-Timing": f"{engine}, total;dur={(time.perf_counter() - start) * 1000:.1f}"}
 
 
 def cached_png(outputs: OutputCache, key: tuple[object, ...], draw: Callable[[], tuple[bytes, dict[str, str]]]
@@ -433,14 +446,16 @@ async def upload_image(request: Request) -> schemas.ImageInfo:
 
 
 def _convolve(params: schemas.ConvolveParams, uploads: Uploads, request: Request) -> Response | BaseModel:
+    start = time.perf_counter()
     settings, outputs = _ctx(request)
     layer = build_layer(params, uploads, request)
-    out = layer_output(layer, outputs)
+    out, computed = layer_output(layer, outputs)
     if params.format == "npy":
         buf = io.BytesIO()
         np.save(buf, out.y)
         return Response(buf.getvalue(), media_type="application/octet-stream",
-                        headers={"Content-Disposition": 'attachment; filename="feature_maps.npy"'})
+                        headers={"Content-Disposition": 'attachment; filename="feature_maps.npy"',
+                                 **server_timing(start, out, computed)})
     j, h_out, w_out = out.y.shape
     if params.values and h_out * w_out > settings.max_values:
         raise ParamError("values", f"`values`: {h_out}x{w_out} = {h_out * w_out:,} values per map is over "
@@ -461,7 +476,7 @@ def _convolve(params: schemas.ConvolveParams, uploads: Uploads, request: Request
             index=k, name=layer.names[k], weights=_floats(layer.weight[k]), bias=float(layer.bias[k]),
             min=lo, max=hi, mean=float(out.means[k]), color_min=c_lo, color_max=c_hi, png=url,
         ))
-    return schemas.ConvolveResponse(
+    body = schemas.ConvolveResponse(
         image=image_info(layer.image_id, layer.image),
         layer=schemas.LayerInfo(
             kernel_size=list(layer.spec.kernel_size), stride=list(layer.spec.stride),
@@ -475,6 +490,8 @@ def _convolve(params: schemas.ConvolveParams, uploads: Uploads, request: Request
         maps=maps, grid_png=layer.url("feature-maps.png"), npy=layer.url("convolve", format="npy"),
         values=_floats(out.y) if params.values else None,
     )
+    return Response(body.model_dump_json(), media_type="application/json",
+                    headers=server_timing(start, out, computed))
 
 
 def _parameters(counts: Any) -> schemas.ParametersOut:
@@ -485,7 +502,7 @@ def _parameters(counts: Any) -> schemas.ParametersOut:
 def _feature_maps_png(params: schemas.FeatureMapParams, uploads: Uploads, request: Request) -> Response:
     _, outputs = _ctx(request)
     layer = build_layer(params, uploads, request)
-    out = layer_output(layer, outputs)
+    out, _ = layer_output(layer, outputs)
     index, scale = params.index, params.scale
     if index is not None and index >= out.y.shape[0]:
         raise ParamError("index", f"`index` must be a map index in 0..{out.y.shape[0] - 1}, got {index}")

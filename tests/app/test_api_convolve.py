@@ -171,3 +171,11 @@ def test_random_preset_is_seeded(client: TestClient, image_id: str) -> None:
     b = _convolve(client, image_id=image_id, kernels="random", seed=3)["maps"][0]["weights"]
     c = _convolve(client, image_id=image_id, kernels="random", seed=4)["maps"][0]["weights"]
     assert a == b != c
+
+
+def test_server_timing_shows_engine_then_cache(client: TestClient, image_id: str) -> None:
+    params = {"image_id": image_id, "kernels": "box", "bias": "0.25"}
+    first = client.post("/api/convolve", data=params).headers["Server-Timing"]
+    second = client.post("/api/convolve", data=params).headers["Server-Timing"]
+    assert first.startswith("engine;dur=") and "cached" not in first and "total;dur=" in first
+    assert 'desc="cached"' in second
