@@ -6,6 +6,8 @@ into the same request model. Fields that accept "an int or a pair" take 3, [3, 5
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -361,3 +363,15 @@ class PresetsResponse(BaseModel):
 
     size: PairOut
     presets: list[PresetOut]
+
+
+def _attach_examples() -> None:
+    """Give every response model a worked example (a real answer for a 6 x 8 image, openapi_examples.json)."""
+    examples = json.loads((Path(__file__).with_name("openapi_examples.json")).read_text())
+    for name, example in examples.items():
+        model = globals()[name]
+        model.model_config["json_schema_extra"] = {"examples": [example]}
+        model.model_rebuild(force=True)
+
+
+_attach_examples()

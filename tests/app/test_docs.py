@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
+from app import schemas
 from app.api import REQUEST_MODELS
 from app.docs import SWAGGER_DIR
 
@@ -58,3 +61,16 @@ def test_every_endpoint_in_openapi(client: TestClient) -> None:
     assert set(post["requestBody"]["content"]) >= {"multipart/form-data", "application/json"}
     assert {p["name"] for p in paths["/api/convolve"]["get"]["parameters"]} >= {"image_id", "stride"}
     assert "422" in post["responses"] and "404" in post["responses"]
+
+
+def test_response_examples_are_valid_answers() -> None:
+    examples = json.loads((Path(schemas.__file__).with_name("openapi_examples.json")).read_text())
+    for name, example in examples.items():
+        getattr(schemas, name).model_validate(example)
+
+
+def test_every_response_model_has_an_example(client: TestClient) -> None:
+    components = client.get("/openapi.json").json()["components"]["schemas"]
+    for name in ("ImageInfo", "ConvolveResponse", "ReceptiveFieldResponse", "WeightUsageResponse",
+                 "DenseMatrixResponse", "GradientResponse", "PresetsResponse", "ErrorResponse", "MapInfo"):
+        assert components[name].get("examples"), name
