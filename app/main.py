@@ -8,7 +8,7 @@ from fastapi.staticfiles import StaticFiles
 from . import pages
 from .api import router as api_router
 from .docs import install_docs
-from .errors import install_error_handlers
+from .errors import BodySizeLimit, install_error_handlers
 from .settings import Settings
 from .store import ImageStore, OutputCache
 
@@ -34,6 +34,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.include_router(api_router)
     install_error_handlers(app)
+    app.add_middleware(BodySizeLimit)  # 413 for bodies over the upload limit, even chunked
     install_docs(app)
 
     app.mount("/static", StaticFiles(directory=pages.STATIC_DIR), name="static")

@@ -6,6 +6,7 @@ import io
 import struct
 import zipfile
 import zlib
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -324,3 +325,19 @@ def test_deeply_nested_json_body_422(client: TestClient) -> None:
     deep = '{"weights": ' + "[" * 100_000 + "]" * 100_000 + "}"
     r = client.post("/api/convolve", content=deep, headers={"content-type": "application/json"})
     _check(r, 422, "body")
+
+
+def test_chunked_body_over_limit_413() -> None:
+    def chunks() -> Iterator[bytes]:
+        head = (b"--b\r\nContent-Disposition: form-data; name=\"image\"; filename=\"a.png\"\r\n"
+                b"Content-Type: image/png\r\n\r\n")
+        yield head
+        for _ in range(40):
+            yield b"\0" * 65536
+        yield b"\r\n--b--\r\n"
+
+    with TestClient(create_app(Settings(max_upload_bytes=1000))) as client:
+        headers = {"content-type": "multipart/form-data; boundary=b"}
+        r = client.post("/api/images", content=chunks(), headers=headers)
+    assert "content-length" not in r.request.headers
+    assert "request body" in _check(r, 413, "image")["detail"]  # stopped while reading
