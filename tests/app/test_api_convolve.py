@@ -179,3 +179,9 @@ def test_server_timing_shows_engine_then_cache(client: TestClient, image_id: str
     second = client.post("/api/convolve", data=params).headers["Server-Timing"]
     assert first.startswith("engine;dur=") and "cached" not in first and "total;dur=" in first
     assert 'desc="cached"' in second
+
+
+def test_big_custom_weights_get_data_uri_pngs(client: TestClient, image_id: str) -> None:
+    w = np.random.default_rng(0).standard_normal((4, 1, 15, 15)).round(6).tolist()
+    body = _convolve(client, image_id=image_id, weights=w, padding=7)
+    assert all(m["png"].startswith("data:image/png;base64,") for m in body["maps"])
