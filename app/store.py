@@ -10,6 +10,7 @@ import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
+from dataclasses import fields, is_dataclass
 from typing import Generic, TypeVar
 
 import numpy as np
@@ -122,11 +123,18 @@ class ImageStore:
         return self._cache.nbytes
 
 
-def _array_bytes(value: object) -> int:
+def nbytes(value: object) -> int:
+    """Approximate memory of a cached value: arrays, bytes, and containers or dataclasses of them."""
     if isinstance(value, np.ndarray):
-        return int(value.nbytes)
+        return int(value.nbytes) + 128
+    if isinstance(value, bytes | bytearray | str):
+        return len(value) + 64
     if isinstance(value, tuple | list):
-        return sum(_array_bytes(v) for v in value) + 64
+        return sum(nbytes(v) for v in value) + 64
+    if isinstance(value, dict):
+        return sum(nbytes(k) + nbytes(v) for k, v in value.items()) + 64
+    if is_dataclass(value) and not isinstance(value, type):
+        return sum(nbytes(getattr(value, f.name)) for f in fields(value)) + 64
     return 64
 
 
@@ -134,7 +142,7 @@ class OutputCache:
     """Computed layer outputs keyed by (image id, layer parameters): JSON and PNGs share one conv."""
 
     def __init__(self, max_bytes: int) -> None:
-        self._cache: LRUCache[object] = LRUCache(max_bytes, _array_bytes)
+        self._cache: LRUCache[object] = LRUCache(max_bytes, nbytes)
         self._locks: dict[Hashable, threading.Lock] = {}
         self._guard = threading.Lock()
 

@@ -11,7 +11,7 @@ import pytest
 from apphelp import make_pixels
 
 from app.images import DecodedImage
-from app.store import ImageNotFound, ImageStore, LRUCache, OutputCache, image_id
+from app.store import ImageNotFound, ImageStore, LRUCache, OutputCache, image_id, nbytes
 
 
 def _image(seed: int, side: int = 10) -> DecodedImage:
@@ -112,3 +112,17 @@ def test_output_cache_failed_compute_leaves_no_lock_and_retries() -> None:
         cache.get_or_compute(("k",), boom)
     assert cache._locks == {}
     assert cache.get_or_compute(("k",), lambda: 5) == 5
+
+
+def test_nbytes_counts_arrays_in_dataclasses_and_png_bytes() -> None:
+    img = _image(0)
+    assert nbytes(img) >= img.pixels.nbytes
+    assert nbytes((b"x" * 1000, {"X-Value-Min": "0"})) >= 1000
+    assert nbytes([np.zeros(100, np.float32), np.zeros(10)]) >= 480
+
+
+def test_output_cache_bounded_by_array_bytes() -> None:
+    cache = OutputCache(10_000)
+    for i in range(20):
+        cache.get_or_compute((i,), lambda: (np.zeros(1000, np.float32), b"p" * 100))
+    assert len(cache) == 2  # each value is ~4.3 kB
