@@ -281,10 +281,14 @@ def build_weights(params: schemas.LayerParams, uploads: Uploads, settings: Setti
             raw = np.load(io.BytesIO(uploads.weights_file), allow_pickle=False)
         except (ValueError, OSError, EOFError) as err:
             raise ParamError("weights_file", f"`weights_file` is not a readable .npy file ({err})") from None
-        raw = parse_numbers(np.asarray(raw, dtype=np.float64).tolist(), "weights_file") \
-            if raw.dtype.kind in "biuf" else None
-        if raw is None:
-            raise ParamError("weights_file", "`weights_file` must hold real numbers")
+        if raw.dtype.kind not in "biuf":
+            raise ParamError("weights_file", f"`weights_file` must hold real numbers, got dtype {raw.dtype}")
+        if raw.ndim not in (3, 4):
+            raise ParamError("weights_file", f"`weights_file` must have shape (J, C/groups, kh, kw) or "
+                             f"(J, kh, kw), got {raw.shape}")
+        raw = raw.astype(np.float64)
+        if raw.size == 0 or not np.isfinite(raw).all():
+            raise ParamError("weights_file", "`weights_file` must hold finite numbers and not be empty")
         weights_field = "weights_file"
     elif weights is not None:
         raw = parse_numbers(weights, weights_field)

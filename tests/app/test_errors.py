@@ -341,3 +341,19 @@ def test_chunked_body_over_limit_413() -> None:
         r = client.post("/api/images", content=chunks(), headers=headers)
     assert "content-length" not in r.request.headers
     assert "request body" in _check(r, 413, "image")["detail"]  # stopped while reading
+
+
+def test_weights_file_nan_422(client: TestClient, png_bytes: bytes) -> None:
+    buf = io.BytesIO()
+    np.save(buf, np.full((1, 1, 3, 3), np.nan))
+    r = client.post("/api/convolve", files={"image": ("a.png", png_bytes, "image/png"),
+                                            "weights_file": ("w.npy", buf.getvalue(), "x")})
+    _check(r, 422, "weights_file")
+
+
+def test_weights_file_wrong_ndim_422(client: TestClient, png_bytes: bytes) -> None:
+    buf = io.BytesIO()
+    np.save(buf, np.ones(9))
+    r = client.post("/api/convolve", files={"image": ("a.png", png_bytes, "image/png"),
+                                            "weights_file": ("w.npy", buf.getvalue(), "x")})
+    _check(r, 422, "weights_file")
