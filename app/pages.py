@@ -225,6 +225,8 @@ def _render(
                   "original_width": image.original_size[0], "original_height": image.original_size[1]},
         "samples": SAMPLES,
         "presets": list(PRESETS.values()),
+        "preset_names": set(PRESETS),
+        "max_kernels": _settings(request).max_kernels,
         "selected": selected,
         "activations": ACTIVATIONS,
         "result": result,

@@ -83,6 +83,48 @@ export async function postJson(path, body, signal) {
 }
 
 /**
+ * POST a body and return the raw answer (for format=npy); throws ApiError on a non-2xx answer.
+ * @param {string} path
+ * @param {URLSearchParams|FormData} body
+ * @param {AbortSignal} [signal]
+ * @returns {Promise<ArrayBuffer>}
+ */
+export async function postBinary(path, body, signal) {
+  setBusy(1);
+  try {
+    const res = await fetch(path, { method: 'POST', body, signal });
+    if (!res.ok) throw await errorOf(res);
+    return await res.arrayBuffer();
+  } finally {
+    setBusy(-1);
+  }
+}
+
+/**
+ * Read a NumPy .npy file (little-endian float32 or float64, C order), as the API writes them.
+ * @param {ArrayBuffer} buffer
+ * @returns {{shape: number[], data: Float32Array|Float64Array}}
+ */
+export function parseNpy(buffer) {
+  const bytes = new Uint8Array(buffer);
+  const magic = String.fromCharCode(...bytes.slice(1, 6));
+  if (bytes[0] !== 0x93 || magic !== 'NUMPY') throw new Error('not a .npy file');
+  const view = new DataView(buffer);
+  const major = bytes[6];
+  const headerLen = major === 1 ? view.getUint16(8, true) : view.getUint32(8, true);
+  const start = major === 1 ? 10 : 12;
+  const header = new TextDecoder('latin1').decode(bytes.slice(start, start + headerLen));
+  const descr = /'descr':\s*'([^']+)'/.exec(header);
+  const shape = /'shape':\s*\(([^)]*)\)/.exec(header);
+  if (!descr || !shape || /'fortran_order':\s*True/.test(header)) throw new Error('unsupported .npy header');
+  const dims = shape[1].split(',').map((t) => t.trim()).filter(Boolean).map(Number);
+  const body = buffer.slice(start + headerLen);
+  if (descr[1] === '<f4') return { shape: dims, data: new Float32Array(body) };
+  if (descr[1] === '<f8') return { shape: dims, data: new Float64Array(body) };
+  throw new Error(`unsupported .npy dtype ${descr[1]}`);
+}
+
+/**
  * Upload an image (a File or Blob) and return {id, width, height, ...}.
  * @param {Blob} file
  * @param {string} [name]

@@ -1,7 +1,7 @@
 // ConvLens page controller: reads the form, keeps the state in the URL, asks the API, and hands
 // the answers to the views. The maths lives in convmath.js, the drawing in views/.
 
-import { ApiError, Channel, Stale, onBusy, postJson, uploadImage } from './api.js';
+import { ApiError, Channel, Stale, onBusy, postBinary, postJson, uploadImage } from './api.js';
 import { formatInt, parsePair, receptiveField } from './convmath.js';
 import { clear, el } from './dom.js';
 import { DEFAULTS, TABS, fromQuery, layerChanged, layerParams, toQuery } from './state.js';
@@ -12,6 +12,7 @@ import { SlidingView } from './views/sliding.js';
 import { SharingView } from './views/sharing.js';
 import { DenseView } from './views/dense.js';
 import { GradientsView } from './views/gradients.js';
+import { KernelList } from './views/kernels.js';
 
 const $ = (sel) => document.querySelector(sel);
 const DEBOUNCE_MS = 150;
@@ -36,6 +37,10 @@ const mapsView = new MapsView($('#maps'), {
   onPick: (unit) => pinUnit(unit),
 });
 const views = {};
+const kernelList = new KernelList($('#kernel-list'), {
+  presets: [...$('#kernel-add').options].map((o) => o.value).filter(Boolean),
+  onChange: (change) => onKernelChange(change),
+});
 
 // ------------------------------------------------------------------ state ⇄ form
 
@@ -46,8 +51,13 @@ function readForm() {
   for (const key of ['kernel_size', 'stride', 'padding', 'dilation', 'groups', 'bias', 'activation', 'color', 'seed']) {
     next[key] = String(data.get(key) ?? '').trim();
   }
-  next.kernels = data.getAll('kernels').map(String).join(',');
+  next.kernels = kernelNames().join(',');
   next.weights = String(data.get('weights') || '');
+  if (next.weights && next.kernel_size !== state.kernel_size) {
+    // Your own weights fix the kernel size; a new size means the presets at that size.
+    next.weights = '';
+    $('#weights').value = '';
+  }
   return next;
 }
 
@@ -58,13 +68,122 @@ function writeForm(s) {
     if (input) input.value = s[key];
   }
   for (const radio of form.querySelectorAll('input[name="color"]')) radio.checked = radio.value === s.color;
-  const chosen = new Set(s.kernels.split(',').filter(Boolean));
-  for (const box of form.querySelectorAll('input[name="kernels"]')) box.checked = chosen.has(box.value);
+  const names = s.kernels.split(',').map((n) => n.trim()).filter(Boolean);
+  kernelList.render(names, Number(s.seed) || 0, Boolean(s.weights));
   $('#weights').value = s.weights;
   $('#image_id').value = s.image_id;
   $('#sample').value = s.sample || '';
-  $('#kernels-count').textContent = String(chosen.size);
+  updateKernelCount();
   $('#tab-field').value = s.tab;
+}
+
+// ------------------------------------------------------------------ the kernel list
+
+/** The kernel names in the list, in order. */
+function kernelNames() {
+  return [...form.querySelectorAll('#kernel-list select[name="kernels"]')].map((s) => s.value).filter(Boolean);
+}
+
+function updateKernelCount() {
+  $('#kernels-count').textContent = `${kernelNames().length} of ${kernelList.max}`;
+}
+
+/** Each kernel's weights as J×kh×kw, in the sense of the API's `weights` (summed over channels). */
+function planesOf(data) {
+  return data.maps.map((m) => m.weights[0].map((row, u) => row.map((_, v) => m.weights.reduce((acc, plane) => acc + plane[u][v], 0))));
+}
+
+/** The user's own weights (the hidden field) as a nested list, or null. */
+function ownWeights() {
+  const text = $('#weights').value;
+  if (!text) return null;
+  try {
+    const w = JSON.parse(text);
+    return Array.isArray(w) ? w : null;
+  } catch {
+    return null;
+  }
+}
+
+const presetCache = new Map();
+
+/**
+ * One preset's kh×kw weights at the layer's kernel size (for adding a kernel to your own weights).
+ * @param {string} name
+ * @param {number} seed
+ * @returns {Promise<number[][]>}
+ */
+async function presetPlane(name, seed) {
+  const size = layer ? layer.layer.kernel_size.join(',') : state.kernel_size;
+  const key = `${size}|${seed}`;
+  if (!presetCache.has(key)) {
+    const res = await fetch(`/api/presets?size=${encodeURIComponent(size)}&seed=${seed}`);
+    if (!res.ok) throw new ApiError(res.status, 'the presets could not be loaded', 'kernels');
+    presetCache.set(key, await res.json());
+  }
+  const p = presetCache.get(key).presets.find((q) => q.name === name);
+  if (!p || !p.weights) throw new ApiError(422, `${name} has no ${size.replace(',', '×')} version`, 'kernels');
+  return p.weights;
+}
+
+/** A plane shaped like the entries of `w` (J×kh×kw, or J×C×kh×kw spread over C). */
+function likeEntries(w, plane) {
+  if (!w.length || !Array.isArray(w[0][0][0])) return plane;
+  const c = w[0].length;
+  return Array.from({ length: c }, () => plane.map((row) => row.map((x) => x / c)));
+}
+
+function kernelMessage(text) {
+  $('#error-kernels').textContent = text;
+}
+
+/**
+ * The user changed the kernel list: add, remove, another preset, or a weight in a grid.
+ * @param {{kind: string, index: number, name?: string}} change
+ */
+async function onKernelChange(change) {
+  const names = kernelNames();
+  kernelMessage('');
+  const own = ownWeights();
+  const seed = Number(state.seed) || 0;
+  try {
+    if (change.kind === 'weights') {
+      const base = layer ? planesOf(layer) : [];
+      $('#weights').value = JSON.stringify(kernelList.readGrids(base));
+    } else if (change.kind === 'remove') {
+      if (names.length <= 1) {
+        kernelMessage('A layer needs at least one kernel.');
+        return;
+      }
+      names.splice(change.index, 1);
+      if (own) {
+        own.splice(change.index, 1);
+        $('#weights').value = JSON.stringify(own);
+      }
+    } else if (change.kind === 'add') {
+      if (names.length >= kernelList.max) {
+        kernelMessage(`A layer here holds at most ${kernelList.max} kernels: remove one to add ${change.name}.`);
+        return;
+      }
+      if (own) own.push(likeEntries(own, await presetPlane(change.name, seed + names.length)));
+      names.push(change.name);
+      if (own) $('#weights').value = JSON.stringify(own);
+    } else if (change.kind === 'preset') {
+      if (own) {
+        own[change.index] = likeEntries(own, await presetPlane(change.name, seed + change.index));
+        $('#weights').value = JSON.stringify(own);
+      }
+      names[change.index] = change.name;
+    }
+  } catch (err) {
+    kernelMessage(err.message);
+    return;
+  }
+  if (change.kind !== 'weights') {
+    kernelList.render(names, seed, Boolean($('#weights').value));
+    updateKernelCount();
+  }
+  schedule();
 }
 
 /**
@@ -150,12 +269,15 @@ async function reupload() {
  * @param {Record<string, string>} extra
  * @param {AbortSignal} [signal]
  */
-async function callApi(path, extra = {}, signal = undefined) {
+async function callApi(path, extra = {}, signal = undefined, raw = false) {
   const attempt = () => {
     const body = layerParams(state);
     body.set('image_id', state.image_id);
-    for (const [k, v] of Object.entries(extra)) body.set(k, v);
-    return postJson(path, body, signal);
+    for (const [k, v] of Object.entries(extra)) {
+      if (v === null) body.delete(k);
+      else body.set(k, v);
+    }
+    return raw ? postBinary(path, body, signal) : postJson(path, body, signal);
   };
   try {
     return await attempt();
@@ -263,6 +385,10 @@ async function refresh(push = false) {
   $('#status').textContent = statusSentence(data);
   $('#maps-caption').textContent = `${data.output_shape[1]}×${data.output_shape[2]} each`;
   $('#image-info').textContent = `${data.image.width}×${data.image.height} px working size${data.image.downscaled ? ` (from ${data.image.original_width}×${data.image.original_height})` : ''}`;
+  if (state.weights) {
+    const names = state.kernels.split(',').filter(Boolean);
+    if (names.length === data.maps.length) data.maps.forEach((m, j) => { m.name = `${names[j]} (edited)`; });
+  }
   mapsView.render(data);
   try {
     await inputView.load(`/image/${encodeURIComponent(state.image_id)}.png`);
@@ -325,42 +451,17 @@ function selectTab(name, push) {
 
 // ------------------------------------------------------------------ the weights editor
 
-/** Grids of number inputs, one per kernel (first input channel), filled from the answer. */
+/** Fill the kernels' grids from the answer and say whether the presets or your weights apply. */
 function updateWeightsEditor(data) {
-  const box = $('#weights-grids');
-  if (box.contains(document.activeElement)) return;
-  clear(box);
-  data.maps.forEach((m, j) => {
-    const plane = m.weights[0];
-    const table = el('table', { className: 'weights-grid', 'aria-label': `weights of kernel ${j}` });
-    plane.forEach((row, u) => {
-      const tr = el('tr');
-      row.forEach((w, v) => {
-        const input = el('input', {
-          type: 'number', step: 'any', value: String(Number(w.toPrecision(4))),
-          'aria-label': `kernel ${j} weight (${u}, ${v})`, dataset: { j: String(j), u: String(u), v: String(v) },
-        });
-        tr.append(el('td', {}, input));
-      });
-      table.append(tr);
-    });
-    box.append(el('p', { className: 'muted', text: `${j} · ${m.name}` }), table);
-  });
-  $('#weights-mode').textContent = state.weights
-    ? 'Using your own weights (the kernels above are ignored).'
-    : 'Editing a cell switches the layer to your own weights.';
-}
-
-function weightsFromEditor() {
-  const grids = [];
-  for (const input of $('#weights-grids').querySelectorAll('input')) {
-    const { j, u, v } = input.dataset;
-    grids[j] = grids[j] || [];
-    grids[j][u] = grids[j][u] || [];
-    const x = Number(input.value);
-    grids[j][u][v] = Number.isFinite(x) ? x : 0;
+  if (!$('#kernel-list').contains(document.activeElement)) {
+    kernelList.render(state.kernels.split(',').filter(Boolean), Number(state.seed) || 0, Boolean(state.weights));
+    updateKernelCount();
   }
-  return JSON.stringify(grids);
+  kernelList.fillGrids(planesOf(data));
+  $('#weights-mode').textContent = state.weights
+    ? `Using your own ${data.layer.kernel_size.join('×')} weights. A new kernel size goes back to the presets.`
+    : 'Open a kernel\'s weights to edit them; the layer then uses your numbers.';
+  $('#weights-reset').hidden = !state.weights;
 }
 
 // ------------------------------------------------------------------ keyboard
@@ -396,13 +497,8 @@ function wire() {
   document.body.classList.add('js');
 
   form.addEventListener('input', (e) => {
-    if (e.target.closest('#weights-grids')) {
-      $('#weights').value = weightsFromEditor();
-      schedule();
-      return;
-    }
+    if (e.target.closest('#kernel-list') || e.target.id === 'kernel-add') return;
     if (e.target.name === 'image' || e.target.name === 'sample') return;
-    $('#kernels-count').textContent = String(form.querySelectorAll('input[name="kernels"]:checked').length);
     schedule();
   });
   form.addEventListener('change', (e) => {
@@ -418,7 +514,12 @@ function wire() {
       loadSample(true);
       return;
     }
-    if (e.target.name === 'kernels' && state.weights) $('#weights').value = '';
+    if (e.target.id === 'kernel-add') {
+      const name = e.target.value;
+      e.target.value = '';
+      if (name) onKernelChange({ kind: 'add', index: -1, name });
+      return;
+    }
     schedule();
   });
   form.addEventListener('submit', (e) => {
@@ -429,6 +530,7 @@ function wire() {
   });
   $('#weights-reset').addEventListener('click', () => {
     $('#weights').value = '';
+    kernelList.render(kernelNames(), Number(state.seed) || 0, false);
     schedule();
   });
   for (const btn of form.querySelectorAll('button.step')) {

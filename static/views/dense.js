@@ -6,6 +6,8 @@ import { tiedColour } from '../colormap.js';
 import { formatInt, formatNumber, integerScale } from '../convmath.js';
 import { clear, el, sizeCanvas } from '../dom.js';
 
+const ACCENT = '#e4572e';
+
 export class DenseView {
   /** @param {HTMLElement} root #tab-dense */
   constructor(root) {
@@ -35,6 +37,9 @@ export class DenseView {
     this.canvas.addEventListener('mouseleave', () => this.setHighlight(null));
     this.cropCanvas.addEventListener('mousemove', (e) => this.hoverCrop(e));
     this.cropCanvas.addEventListener('mouseleave', () => this.setHighlight(null));
+    this.outCanvas = root.querySelector('#dense-out');
+    this.outCanvas.addEventListener('mousemove', (e) => this.hoverOutput(e));
+    this.outCanvas.addEventListener('mouseleave', () => this.setHighlight(null));
   }
 
   /** The crop as (top, left, side): from the state, clamped to the image. */
@@ -74,7 +79,7 @@ export class DenseView {
     for (let i = 0; i < e.rows.length; i++) this.lookup.set(e.rows[i] * data.shape[1] + e.cols[i], i);
     this.root.querySelector('#dense-shape').textContent = `${formatInt(data.shape[0])} × ${formatInt(data.shape[1])}: ${formatInt(data.nnz)} non-zeros (${formatNumber(data.density * 100, 2)} %), but only ${formatInt(data.weight_shape.reduce((a, b) => a * b, 1))} distinct weights`;
     this.drawKernels(ctx.layer);
-    this.draw();
+    this.setHighlight(null);
   }
 
   drawKernels(layer) {
@@ -89,9 +94,10 @@ export class DenseView {
           const td = el('td', { tabindex: '0', dataset: { tied: String(tied) }, title: `W${j}[0, ${u}, ${v}] = ${m.weights[0][u][v]}` },
             el('span', { className: 'w', text: formatNumber(m.weights[0][u][v], 2) }));
           td.style.backgroundColor = tiedColour(tied);
-          td.addEventListener('mouseenter', () => this.setHighlight({ tied }));
-          td.addEventListener('focus', () => this.setHighlight({ tied }));
+          td.addEventListener('mouseenter', () => this.hoverWeight(tied));
+          td.addEventListener('focus', () => this.hoverWeight(tied));
           td.addEventListener('mouseleave', () => this.setHighlight(null));
+          td.addEventListener('blur', () => this.setHighlight(null));
           tr.append(td);
         }
         table.append(tr);
@@ -100,7 +106,29 @@ export class DenseView {
     });
   }
 
-  /** Draw M and the crop, fading everything but the highlighted weight, column or row. */
+  // ---------------------------------------------------------------- index arithmetic
+
+  /** Output unit (j, m, n) of row i of M. */
+  outputOf(row) {
+    const [, ho, wo] = this.data.output_shape;
+    return [Math.floor(row / (ho * wo)), Math.floor((row % (ho * wo)) / wo), row % wo];
+  }
+
+  /** Input pixel (c, r, q) of the crop for column i of M. */
+  pixelOf(col) {
+    const [, h, w] = this.data.input_shape;
+    return [Math.floor(col / (h * w)), Math.floor((col % (h * w)) / w), col % w];
+  }
+
+  /** The weight (j, c, u, v) of a flat index into the weight tensor. */
+  weightOf(tied) {
+    const [, cg, kh, kw] = this.data.weight_shape;
+    return [Math.floor(tied / (cg * kh * kw)), Math.floor(tied / (kh * kw)) % cg, Math.floor(tied / kw) % kh, tied % kw];
+  }
+
+  // ---------------------------------------------------------------- drawing
+
+  /** Draw M, the crop and the outputs, fading everything the highlight does not concern. */
   draw() {
     const d = this.data;
     if (!d) return;
@@ -112,31 +140,37 @@ export class DenseView {
     ctx.fillStyle = '#fff';
     ctx.fillRect(0, 0, cols * cell, rows * cell);
     const hl = this.highlight;
+    if (hl && (hl.row !== undefined || hl.col !== undefined)) {
+      // The hovered row (one output) and column (one input pixel) as light bands.
+      ctx.fillStyle = 'rgba(228, 87, 46, 0.12)';
+      if (hl.row !== undefined) ctx.fillRect(0, hl.row * cell, cols * cell, cell);
+      if (hl.col !== undefined) ctx.fillRect(hl.col * cell, 0, cell, rows * cell);
+    }
     const e = d.entries;
     for (let i = 0; i < e.rows.length; i++) {
-      const on = !hl || (hl.tied !== undefined ? e.tied[i] === hl.tied : hl.col !== undefined ? e.cols[i] === hl.col : e.rows[i] === hl.row);
-      ctx.globalAlpha = on ? 1 : 0.15;
+      let on = true;
+      if (hl) {
+        if (hl.tied !== undefined) on = e.tied[i] === hl.tied;
+        else on = (hl.row !== undefined && e.rows[i] === hl.row) || (hl.col !== undefined && e.cols[i] === hl.col);
+      }
+      ctx.globalAlpha = on ? 1 : 0.12;
       ctx.fillStyle = tiedColour(e.tied[i]);
       ctx.fillRect(e.cols[i] * cell, e.rows[i] * cell, cell, cell);
     }
     ctx.globalAlpha = 1;
-    if (hl && hl.col !== undefined) {
-      ctx.strokeStyle = '#e4572e';
-      ctx.lineWidth = 1.5;
-      ctx.strokeRect(hl.col * cell, 0, cell, rows * cell);
-    }
-    if (hl && hl.row !== undefined) {
-      ctx.strokeStyle = '#e4572e';
-      ctx.lineWidth = 1.5;
-      ctx.strokeRect(0, hl.row * cell, cols * cell, cell);
+    if (hl && hl.row !== undefined && hl.col !== undefined) {
+      ctx.strokeStyle = ACCENT;
+      ctx.lineWidth = 2;
+      ctx.strokeRect(hl.col * cell - 1, hl.row * cell - 1, cell + 2, cell + 2);
     }
     this.drawCrop();
+    this.drawOutputs();
   }
 
   drawCrop() {
     const img = document.querySelector('#input-img');
     const { top, left, side } = this.cropBox;
-    const px = integerScale(side, 200, 24);
+    const px = integerScale(side, 128, 16);
     const ctx = sizeCanvas(this.cropCanvas, side * px, side * px);
     // The layer sees luma in gray mode: draw the crop as the layer sees it.
     ctx.filter = this.ctx && this.ctx.state.color === 'rgb' ? 'none' : 'grayscale(1)';
@@ -144,79 +178,141 @@ export class DenseView {
     ctx.filter = 'none';
     const hl = this.highlight;
     if (hl && hl.pixels) {
-      ctx.strokeStyle = '#e4572e';
+      ctx.fillStyle = 'rgba(255, 255, 255, 0.55)';
+      ctx.fillRect(0, 0, side * px, side * px);
+      ctx.strokeStyle = ACCENT;
       ctx.lineWidth = 2;
-      for (const [r, q] of hl.pixels) ctx.strokeRect(q * px + 1, r * px + 1, px - 2, px - 2);
+      for (const [, r, q] of hl.pixels) {
+        ctx.clearRect(q * px, r * px, px, px);
+        if (img.naturalWidth) {
+          ctx.filter = this.ctx && this.ctx.state.color === 'rgb' ? 'none' : 'grayscale(1)';
+          ctx.drawImage(img, left + q, top + r, 1, 1, q * px, r * px, px, px);
+          ctx.filter = 'none';
+        }
+        ctx.strokeRect(q * px + 1, r * px + 1, px - 2, px - 2);
+      }
     }
     this.px = px;
   }
 
+  /** The crop's output units: one small grid per kernel, side by side. */
+  drawOutputs() {
+    const [j, ho, wo] = this.data.output_shape;
+    const cell = Math.max(3, Math.min(16, Math.floor(Math.min(260, this.outCanvas.parentElement.clientWidth || 200) / (j * (wo + 1)))));
+    this.outCell = cell;
+    const width = j * (wo + 1) * cell - cell;
+    const ctx = sizeCanvas(this.outCanvas, Math.max(cell, width), ho * cell);
+    const lit = new Set((this.highlight && this.highlight.outputs || []).map((o) => o.join(',')));
+    for (let k = 0; k < j; k++) {
+      for (let m = 0; m < ho; m++) {
+        for (let n = 0; n < wo; n++) {
+          ctx.fillStyle = lit.has(`${k},${m},${n}`) ? ACCENT : (m + n) % 2 ? '#e6e6e6' : '#d6d6d6';
+          ctx.fillRect((k * (wo + 1) + n) * cell, m * cell, cell, cell);
+        }
+      }
+    }
+    this.root.querySelector('#dense-out-caption').textContent = `${j} × ${ho}×${wo}: row i of M is output (j, m, n) with i = (j·${ho} + m)·${wo} + n`;
+  }
+
+  /**
+   * Set what is highlighted, mark the kernel cell, redraw, and record it on #dense-info.
+   * @param {{tied?: number, row?: number, col?: number, pixels?: number[][], outputs?: number[][]}|null} hl
+   */
   setHighlight(hl) {
     this.highlight = hl;
     for (const td of this.kernelBox.querySelectorAll('td')) {
       td.classList.toggle('selected', Boolean(hl && hl.tied !== undefined && Number(td.dataset.tied) === hl.tied));
     }
-    if (hl && hl.tied !== undefined && this.data) {
-      const e = this.data.entries;
-      const [, hIn, wIn] = this.data.input_shape;
-      const pixels = [];
-      let count = 0;
-      for (let i = 0; i < e.tied.length; i++) {
-        if (e.tied[i] !== hl.tied) continue;
-        count++;
-        const q = e.cols[i] % (hIn * wIn);
-        pixels.push([Math.floor(q / wIn), q % wIn]);
-      }
-      hl.pixels = pixels;
-      this.info.textContent = `Weight #${hl.tied} appears ${count} times in M, once per output position where it reads a real pixel: all copies are one parameter.`;
-    } else if (!hl) {
-      this.info.textContent = 'Hover an entry of M, a kernel weight or a pixel of the crop.';
+    const ds = this.info.dataset;
+    for (const key of ['tied', 'entry', 'pixel', 'output']) delete ds[key];
+    if (hl) {
+      if (hl.tied !== undefined) ds.tied = String(hl.tied);
+      if (hl.row !== undefined && hl.col !== undefined) ds.entry = `${hl.row},${hl.col}`;
+      if (hl.pixels && hl.pixels.length === 1) ds.pixel = hl.pixels[0].join(',');
+      if (hl.outputs && hl.outputs.length === 1) ds.output = hl.outputs[0].join(',');
+    } else {
+      this.info.textContent = 'Hover an entry of M, a kernel weight, a pixel of the crop or an output unit.';
     }
     this.draw();
+  }
+
+  /** A kernel weight: all its copies in M, the pixels they read and the outputs they feed. */
+  hoverWeight(tied) {
+    if (!this.data) return;
+    const e = this.data.entries;
+    const pixels = new Map();
+    const outputs = new Map();
+    let count = 0;
+    for (let i = 0; i < e.tied.length; i++) {
+      if (e.tied[i] !== tied) continue;
+      count++;
+      const p = this.pixelOf(e.cols[i]);
+      const o = this.outputOf(e.rows[i]);
+      pixels.set(p.join(','), p);
+      outputs.set(o.join(','), o);
+    }
+    const [j, c, u, v] = this.weightOf(tied);
+    this.setHighlight({ tied, pixels: [...pixels.values()], outputs: [...outputs.values()] });
+    this.info.textContent = `W${j}[${c}, ${u}, ${v}] appears ${count} times in M, once for each output whose tap (${u}, ${v}) lands on a real pixel of the crop. All ${count} copies are one parameter.`;
   }
 
   hoverMatrix(evt) {
     const d = this.data;
     if (!d) return;
     const rect = this.canvas.getBoundingClientRect();
-    const col = Math.floor((evt.clientX - rect.left) / this.cell);
-    const row = Math.floor((evt.clientY - rect.top) / this.cell);
+    const col = Math.min(d.shape[1] - 1, Math.max(0, Math.floor((evt.clientX - rect.left) / this.cell)));
+    const row = Math.min(d.shape[0] - 1, Math.max(0, Math.floor((evt.clientY - rect.top) / this.cell)));
+    this.hoverEntry(row, col);
+  }
+
+  /** One entry M[row, col]: its weight, its input pixel and its output unit. */
+  hoverEntry(row, col) {
+    const d = this.data;
     const i = this.lookup.get(row * d.shape[1] + col);
-    const [, ho, wo] = d.output_shape;
-    const [, hIn, wIn] = d.input_shape;
-    const j = Math.floor(row / (ho * wo));
-    const m = Math.floor((row % (ho * wo)) / wo);
-    const n = row % wo;
-    const c = Math.floor(col / (hIn * wIn));
-    const r = Math.floor((col % (hIn * wIn)) / wIn);
-    const q = col % wIn;
+    const [j, m, n] = this.outputOf(row);
+    const [c, r, q] = this.pixelOf(col);
     if (i === undefined) {
-      this.highlight = { row, pixels: [[r, q]] };
-      this.draw();
-      this.info.textContent = `M[${row}, ${col}] = 0: output (${j}, ${m}, ${n}) does not read input pixel (${c}, ${r}, ${q}).`;
+      this.setHighlight({ row, col, pixels: [[c, r, q]], outputs: [[j, m, n]] });
+      this.info.textContent = `M[${row}, ${col}] = 0: output (${j}, ${m}, ${n}) does not read crop pixel (${c}, ${r}, ${q}); it is outside that output's window.`;
       return;
     }
     const tied = d.entries.tied[i];
-    const [, cg, kh, kw] = d.weight_shape;
-    const v = tied % kw;
-    const u = Math.floor(tied / kw) % kh;
-    const wc = Math.floor(tied / (kw * kh)) % cg;
-    this.setHighlight({ tied });
-    this.info.textContent = `M[${row}, ${col}] = W${j}[${wc}, ${u}, ${v}] = ${formatNumber(d.entries.values[i])}: output (${j}, ${m}, ${n}) reads input pixel (${c}, ${r}, ${q}) of the crop through tap (${u}, ${v}). `
-      + this.info.textContent;
+    const [, wc, u, v] = this.weightOf(tied);
+    let copies = 0;
+    for (const t of d.entries.tied) if (t === tied) copies++;
+    this.setHighlight({ tied, row, col, pixels: [[c, r, q]], outputs: [[j, m, n]] });
+    this.info.textContent = `M[${row}, ${col}] = W${j}[${wc}, ${u}, ${v}] = ${formatNumber(d.entries.values[i])}: output (${j}, ${m}, ${n}) reads crop pixel (${c}, ${r}, ${q}) through tap (${u}, ${v}). The same weight fills ${copies - 1} other entries of M.`;
   }
 
   hoverCrop(evt) {
     if (!this.data) return;
     const rect = this.cropCanvas.getBoundingClientRect();
-    const q = Math.floor((evt.clientX - rect.left) / this.px);
-    const r = Math.floor((evt.clientY - rect.top) / this.px);
+    const side = this.cropBox.side;
+    const q = Math.min(side - 1, Math.max(0, Math.floor((evt.clientX - rect.left) / this.px)));
+    const r = Math.min(side - 1, Math.max(0, Math.floor((evt.clientY - rect.top) / this.px)));
     const [, , wIn] = this.data.input_shape;
     const col = r * wIn + q;
-    this.highlight = { col, pixels: [[r, q]] };
-    this.draw();
-    let count = 0;
-    for (const c of this.data.entries.cols) if (c === col) count++;
-    this.info.textContent = `Crop pixel (${r}, ${q}) is column ${col} of M: ${count} outputs read it, each through a different tap.`;
+    const e = this.data.entries;
+    const outputs = [];
+    for (let i = 0; i < e.cols.length; i++) if (e.cols[i] === col) outputs.push(this.outputOf(e.rows[i]));
+    this.setHighlight({ col, pixels: [[0, r, q]], outputs });
+    this.info.textContent = `Crop pixel (${r}, ${q}) is column ${col} of M: ${outputs.length} outputs read it, each through a different tap.`;
+  }
+
+  hoverOutput(evt) {
+    if (!this.data) return;
+    const [jn, ho, wo] = this.data.output_shape;
+    const rect = this.outCanvas.getBoundingClientRect();
+    const x = Math.floor((evt.clientX - rect.left) / this.outCell);
+    const m = Math.min(ho - 1, Math.max(0, Math.floor((evt.clientY - rect.top) / this.outCell)));
+    const j = Math.min(jn - 1, Math.floor(x / (wo + 1)));
+    const n = x - j * (wo + 1);
+    if (n < 0 || n >= wo) { this.setHighlight(null); return; }
+    const row = (j * ho + m) * wo + n;
+    const e = this.data.entries;
+    const pixels = [];
+    for (let i = 0; i < e.rows.length; i++) if (e.rows[i] === row) pixels.push(this.pixelOf(e.cols[i]));
+    this.setHighlight({ row, pixels, outputs: [[j, m, n]] });
+    this.info.textContent = `Output (${j}, ${m}, ${n}) is row ${row} of M: it reads ${pixels.length} crop pixels, one per tap that lands inside the crop.`;
   }
 }

@@ -1,9 +1,13 @@
 // The Gradients tab: pick one shared weight; see its contribution at every output position and
 // their sum, which is the single update that weight gets.
 
-import { Channel, Stale } from '../api.js';
+import { Channel, Stale, parseNpy } from '../api.js';
 import { formatInt, formatNumber } from '../convmath.js';
 import { clear, colourBar, el, kernelTable, sizeCanvas } from '../dom.js';
+
+const ACCENT = '#e4572e';
+/** The API lists contributions up to this many positions (CONVLENS_MAX_VALUES). */
+const VALUES_LIMIT = 65536;
 
 /** Digits as Unicode subscripts: 12 → "₁₂". */
 function subscript(n) {
@@ -44,15 +48,20 @@ export class GradientsView {
       return;
     }
     const [ho, wo] = this.outHW;
-    const w = parseFloat(this.img.style.width) / wo;
-    const h = parseFloat(this.img.style.height) / ho;
+    const w = this.scale;
+    const h = this.scale;
     this.marker.style.left = `${unit[1] * w - 2}px`;
     this.marker.style.top = `${unit[0] * h - 2}px`;
     this.marker.style.width = `${Math.max(w, 2) + 4}px`;
     this.marker.style.height = `${Math.max(h, 2) + 4}px`;
     this.marker.hidden = false;
+    if (this.box && this.box.classList.contains('scrolls')) {
+      const b = this.box;
+      if (unit[1] < b.scrollLeft || unit[1] + 1 > b.scrollLeft + b.clientWidth) b.scrollLeft = unit[1] - b.clientWidth / 2;
+      if (unit[0] < b.scrollTop || unit[0] + 1 > b.scrollTop + b.clientHeight) b.scrollTop = unit[0] - b.clientHeight / 2;
+    }
     if (note) {
-      const v = this.values ? this.values[unit[0]][unit[1]] : null;
+      const v = this.values ? this.values[unit[0] * wo + unit[1]] : null;
       note.textContent = `Pinned output (${unit[0]}, ${unit[1]})${v === null ? '' : ` contributes ${formatNumber(v, 4)}`}.`;
     }
   }
@@ -76,51 +85,96 @@ export class GradientsView {
   }
 
   /**
-   * The running sum of the contributions in row-major order, as a sparkline with a scrubber.
-   * @param {number[][]|undefined} values H_out×W_out, present for small outputs
-   * @param {number} total
+   * Every contribution of weight (j, c, u, v) when the API does not list them (large outputs):
+   * the input value each tap reads, from a one-hot kernel at (c, u, v) with the layer's stride,
+   * padding and dilation (format=npy), times ∂L/∂z = σ'(z) read off the layer's own output.
+   * @returns {Promise<{values: Float64Array, ho: number, wo: number}>}
    */
-  renderRunningSum(values, total) {
+  async fetchContributions(ctx, w, signal) {
+    const { layer } = ctx;
+    const [c, kh, kw] = [layer.input_shape[0], ...layer.layer.kernel_size];
+    const [j, wc, u, v] = w;
+    const groups = layer.layer.groups || 1;
+    const perGroup = layer.maps.length / groups;
+    const channel = Math.floor(j / perGroup) * (c / groups) + wc;
+    const onehot = [Array.from({ length: c }, (_, ci) => Array.from({ length: kh }, (_, a) => Array.from({ length: kw }, (_, b) => (ci === channel && a === u && b === v ? 1 : 0))))];
+    const geometry = {
+      kernels: null, weights: JSON.stringify(onehot), groups: '1', bias: '0', activation: 'none',
+      padding: layer.layer.padding.join(','), format: 'npy', values: null,
+    };
+    const x = parseNpy(await ctx.callApi('/api/convolve', geometry, signal, true));
+    const [, ho, wo] = x.shape;
+    const values = new Float64Array(ho * wo);
+    const act = layer.layer.activation;
+    let y = null;
+    if (act !== 'none') {
+      const all = parseNpy(await ctx.callApi('/api/convolve', { format: 'npy', values: null }, signal, true));
+      y = all.data.subarray(j * ho * wo, (j + 1) * ho * wo);
+    }
+    for (let i = 0; i < ho * wo; i++) {
+      let g = 1;
+      if (y) g = act === 'relu' ? (y[i] > 0 ? 1 : 0) : act === 'sigmoid' ? y[i] * (1 - y[i]) : 1 - y[i] * y[i];
+      values[i] = Math.fround(g * x.data[i]);
+    }
+    return { values, ho, wo };
+  }
+
+  /**
+   * The running sum of the contributions in row-major order, as a curve with a scrubber.
+   * @param {ArrayLike<number>} flat the H_out·W_out contributions, row-major
+   * @param {number} wo output width
+   * @param {number} total the API's grad_w_at_weight
+   * @param {string} source where the numbers came from
+   */
+  renderRunningSum(flat, wo, total, source) {
     const box = this.root.querySelector('#grad-running');
     clear(box);
-    if (!values) {
-      box.append(el('p', { className: 'muted', text: 'The output is too large to list every contribution; the sum above is exact.' }));
-      return;
-    }
-    const flat = values.flat();
-    const partial = [];
+    const count = flat.length;
+    const partial = new Float64Array(count);
     let acc = 0;
-    for (const v of flat) { acc += v; partial.push(acc); }
+    for (let i = 0; i < count; i++) { acc += flat[i]; partial[i] = acc; }
+    box.dataset.sum = String(acc);
+    box.dataset.count = String(count);
+    let lo = 0;
+    let hi = 0;
+    for (const p of partial) { if (p < lo) lo = p; if (p > hi) hi = p; }
+    if (hi === lo) hi = lo + 1;
     const canvas = el('canvas', { className: 'sparkline', 'aria-hidden': 'true' });
-    const slider = el('input', { type: 'range', min: '1', max: String(flat.length), value: String(flat.length), 'aria-label': 'positions added so far' });
-    const text = el('p', { className: 'running-text' });
-    box.append(el('h4', { text: 'Running sum, position by position' }), canvas, slider, text);
+    const slider = el('input', { type: 'range', min: '1', max: String(count), value: String(count), 'aria-label': 'positions added so far' });
+    const text = el('p', { className: 'running-text', 'aria-live': 'polite' });
+    box.append(el('h4', { text: `Running sum over the ${formatInt(count)} positions, row by row` }), canvas, slider, text,
+      el('p', { className: 'muted small', text: source }));
     const draw = () => {
       const k = Number(slider.value);
-      const width = Math.max(200, Math.min(360, box.clientWidth || 300));
-      const height = 70;
+      const width = Math.max(200, Math.min(420, box.clientWidth || 300));
+      const height = 80;
       const g = sizeCanvas(canvas, width, height);
-      const lo = Math.min(0, ...partial);
-      const hi = Math.max(0, ...partial) || 1;
-      const y = (v) => height - 4 - ((v - lo) / (hi - lo || 1)) * (height - 8);
+      const y = (val) => height - 6 - ((val - lo) / (hi - lo)) * (height - 12);
       g.strokeStyle = '#bbb';
       g.beginPath();
       g.moveTo(0, y(0));
       g.lineTo(width, y(0));
       g.stroke();
-      g.strokeStyle = '#e4572e';
+      // One point per screen pixel: the partial sum after that many positions.
+      const upto = Math.max(1, Math.round((k / count) * width));
+      g.strokeStyle = ACCENT;
       g.lineWidth = 2;
       g.beginPath();
-      partial.slice(0, k).forEach((v, i) => {
-        const x = (i / Math.max(1, partial.length - 1)) * width;
-        if (i === 0) g.moveTo(x, y(v));
-        else g.lineTo(x, y(v));
-      });
+      for (let px = 0; px <= upto; px++) {
+        const i = Math.min(k - 1, Math.max(0, Math.round((px / width) * (count - 1))));
+        if (px === 0) g.moveTo(px, y(partial[i]));
+        else g.lineTo(px, y(partial[i]));
+      }
       g.stroke();
-      const m = Math.floor((k - 1) / values[0].length);
-      const n = (k - 1) % values[0].length;
-      text.textContent = `After ${formatInt(k)} of ${formatInt(flat.length)} positions (up to output (${m}, ${n})): ${formatNumber(partial[k - 1], 5)}`
-        + (k === flat.length ? ` = the one update, ${formatNumber(total, 5)}.` : '.');
+      g.fillStyle = ACCENT;
+      g.beginPath();
+      g.arc(upto, y(partial[k - 1]), 3.5, 0, Math.PI * 2);
+      g.fill();
+      const m = Math.floor((k - 1) / wo);
+      const n = (k - 1) % wo;
+      text.textContent = k === count
+        ? `All ${formatInt(count)} contributions: Σ = ${formatNumber(acc, 6)}, the API's ∂L/∂W = ${formatNumber(total, 6)}${Math.abs(acc - total) > 1e-9 * Math.max(1, Math.abs(total)) ? ' (equal up to float32 rounding)' : ''}.`
+        : `After ${formatInt(k)} of ${formatInt(count)} positions (up to output (${m}, ${n})): ${formatNumber(partial[k - 1], 6)}; ${formatInt(count - k)} still to add.`;
     };
     slider.addEventListener('input', draw);
     draw();
@@ -135,32 +189,59 @@ export class GradientsView {
     clear(this.grid);
     this.grid.append(kernelTable(layer.maps[w[0]].weights[0], null, { selected: [w[2], w[3]] }),
       el('p', { className: 'muted', text: 'Click a weight (channel 0).' }));
+    const [, ho, wo] = layer.output_shape;
+    const small = ho * wo <= VALUES_LIMIT;
     let data;
+    let listed = null;
     try {
-      data = await this.channel.run((signal) => ctx.callApi('/api/gradient', { weight: w.join(','), loss: 'sum', values: 'true' }, signal));
+      [data, listed] = await this.channel.run((signal) => Promise.all([
+        ctx.callApi('/api/gradient', { weight: w.join(','), loss: 'sum', values: small ? 'true' : 'false' }, signal),
+        small ? Promise.resolve(null) : this.fetchContributions(ctx, w, signal),
+      ]));
     } catch (err) {
       if (!(err instanceof Stale)) ctx.showError(err);
       return;
     }
-    const [, ho, wo] = layer.output_shape;
     clear(this.map);
     const img = el('img', { className: 'pixelated grad-img', src: data.contributions.png, alt: `contributions of weight (${w.join(', ')}) at each output position` });
     const room = Math.max(160, Math.min(420, this.map.clientWidth || 320));
-    const scale = wo <= room ? Math.max(1, Math.floor(room / wo)) : room / wo;
-    img.style.width = `${Math.round(wo * scale)}px`;
-    img.style.height = `${Math.round(ho * scale)}px`;
+    const fits = wo <= room;
+    const scale = fits ? Math.max(1, Math.min(16, Math.floor(room / Math.max(wo, ho / 1.25)))) : 1;
+    img.style.width = `${wo * scale}px`;
+    img.style.height = `${ho * scale}px`;
+    img.style.maxWidth = 'none';
     this.marker = el('div', { className: 'unit-marker pinned', hidden: true });
     this.img = img;
-    this.values = data.contributions.values || null;
+    this.scale = scale;
+    this.values = data.contributions.values ? data.contributions.values.flat() : listed ? listed.values : null;
     this.outHW = [ho, wo];
-    this.map.append(el('div', { className: 'fmap-wrap' }, img, this.marker),
+    const box = el('div', { className: `fmap-box${fits ? '' : ' scrolls'}` }, el('div', { className: 'fmap-wrap' }, img, this.marker));
+    if (!fits) {
+      box.style.width = `${room}px`;
+      box.style.height = `${Math.min(ho, 320)}px`;
+    }
+    this.box = box;
+    this.map.append(box,
+      el('p', { className: 'muted small', text: fits ? `${ho}×${wo} positions, shown ×${scale}` : `${ho}×${wo} positions, shown 1:1 (scroll to pan)` }),
       colourBar(data.contributions.min, data.contributions.max, '∂L/∂y · x'),
       el('p', { className: 'muted grad-unit' }));
     this.mark(ctx.pinned ? ctx.pinned() : null);
     const n = ho * wo;
-    this.sum.textContent = `∂L/∂W${subscript(w[0])}[${w[1]}, ${w[2]}, ${w[3]}] = sum over ${formatInt(n)} positions = ${formatNumber(data.contributions.sum, 5)}`;
-    this.renderRunningSum(data.contributions.values, data.contributions.sum);
-    this.untied.textContent = `Shared: these ${formatInt(n)} contributions add up to one number, and gradient descent moves the one weight by −η × ${formatNumber(data.grad_w_at_weight, 5)}. `
-      + `Untied (locally connected), each position would own its weight, so the same ${formatInt(n)} numbers would be ${formatInt(n)} separate updates to ${formatInt(n)} separate weights, with no sum.`;
+    const name = `∂L/∂W${subscript(w[0])}[${w[1]}, ${w[2]}, ${w[3]}]`;
+    this.sum.textContent = `${name} = ${formatNumber(data.grad_w_at_weight, 6)}`;
+    this.sum.dataset.api = String(data.grad_w_at_weight);
+    if (this.values) {
+      this.renderRunningSum(this.values, wo, data.grad_w_at_weight, data.contributions.values
+        ? 'Values listed by /api/gradient.'
+        : `The output is too large for /api/gradient to list (over ${formatInt(VALUES_LIMIT)} positions), so the page read the ${formatInt(n)} input values the taps see from /api/convolve (format=npy, a one-hot kernel${layer.layer.activation === 'none' ? '' : `, times σ′ from the layer's output`}).`);
+    }
+    clear(this.untied);
+    this.untied.append(
+      el('div', { className: 'contrast shared' },
+        el('strong', { text: 'Shared (this conv layer)' }),
+        el('span', { text: `${formatInt(n)} contributions → Σ → 1 update: W ← W − η · ${formatNumber(data.grad_w_at_weight, 4)}` })),
+      el('div', { className: 'contrast untied' },
+        el('strong', { text: 'Untied (locally connected)' }),
+        el('span', { text: `${formatInt(n)} contributions → ${formatInt(n)} separate updates, one per position and its own weight; nothing is summed. The map on the left would be the update itself.` })));
   }
 }

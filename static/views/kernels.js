@@ -1,0 +1,123 @@
+// The kernel list in the controls: up to MAX_KERNELS kernels, each a preset (the same preset may
+// appear more than once), removable, with a grid editor for its weights. DOM only: the
+// controller (app.js) owns the state and decides what a change means for the layer.
+
+import { clear, el } from '../dom.js';
+
+/** The API's limit on kernels per layer (CONVLENS_MAX_KERNELS, default 16). */
+export const MAX_KERNELS = 16;
+/** Largest kernel (kh·kw cells) that gets a grid editor; bigger ones are edited through the API. */
+const MAX_GRID_CELLS = 121;
+
+export class KernelList {
+  /**
+   * @param {HTMLElement} list the <ol id="kernel-list">
+   * @param {{presets: string[], onChange: (change: {kind: 'add'|'remove'|'preset'|'weights', index: number, name?: string}) => void}} opts
+   */
+  constructor(list, opts) {
+    this.list = list;
+    this.presets = opts.presets;
+    this.onChange = opts.onChange;
+    this.max = Number(list.dataset.max) || MAX_KERNELS;
+    this.open = new Set(); // indices whose grid editor is open
+    list.addEventListener('change', (e) => {
+      const select = e.target.closest('select[name="kernels"]');
+      if (!select) return;
+      e.stopPropagation();
+      this.onChange({ kind: 'preset', index: Number(select.dataset.j), name: select.value });
+    });
+    list.addEventListener('input', (e) => {
+      if (!e.target.closest('.weights-grid')) return;
+      e.stopPropagation();
+      this.onChange({ kind: 'weights', index: Number(e.target.dataset.j) });
+    });
+    list.addEventListener('click', (e) => {
+      const btn = e.target.closest('button.kernel-remove');
+      if (btn) this.onChange({ kind: 'remove', index: Number(btn.dataset.j) });
+    });
+    list.addEventListener('toggle', (e) => {
+      const details = e.target;
+      if (!details.matches || !details.matches('details.kernel-edit')) return;
+      const j = Number(details.dataset.j);
+      if (details.open) this.open.add(j);
+      else this.open.delete(j);
+    }, true);
+  }
+
+  /**
+   * Rebuild the list for these names. Random kernels show the seed they use (seed + k).
+   * @param {string[]} names
+   * @param {number} seed
+   * @param {boolean} edited whether the layer uses the user's own weights
+   */
+  render(names, seed, edited) {
+    clear(this.list);
+    names.forEach((name, j) => {
+      const options = this.presets.includes(name) ? this.presets : [name, ...this.presets];
+      const select = el('select', { name: 'kernels', 'aria-label': `kernel ${j}: preset`, dataset: { j: String(j) } },
+        ...options.map((p) => el('option', { value: p, selected: p === name, text: p })));
+      const head = el('div', { className: 'kernel-head' },
+        el('span', { className: 'kernel-index', text: String(j) }),
+        select,
+        name === 'random' ? el('span', { className: 'kernel-seed muted', text: `seed ${seed + j}` }) : null,
+        edited ? el('span', { className: 'kernel-edited', text: 'edited' }) : null,
+        el('button', {
+          type: 'button', className: 'kernel-remove', dataset: { j: String(j) },
+          'aria-label': `remove kernel ${j} (${name})`, title: 'remove this kernel', text: '×',
+          disabled: names.length === 1,
+        }));
+      const details = el('details', { className: 'kernel-edit', dataset: { j: String(j) }, open: this.open.has(j) },
+        el('summary', { text: 'weights' }),
+        el('div', { className: 'grid-box' }));
+      this.list.append(el('li', { className: 'kernel-item', dataset: { j: String(j) } }, head, details));
+    });
+    for (const j of [...this.open]) if (j >= names.length) this.open.delete(j);
+  }
+
+  /** Whether the user is typing in one of the grids (then a redraw would steal the focus). */
+  editing() {
+    return this.list.contains(document.activeElement) && Boolean(document.activeElement.closest('.weights-grid'));
+  }
+
+  /**
+   * Fill each kernel's grid with its weights.
+   * @param {number[][][]} planes J×kh×kw, in the API's J×kh×kw sense (before the spread over channels)
+   */
+  fillGrids(planes) {
+    if (this.editing()) return;
+    for (const details of this.list.querySelectorAll('details.kernel-edit')) {
+      const j = Number(details.dataset.j);
+      const box = details.querySelector('.grid-box');
+      clear(box);
+      const plane = planes[j];
+      if (!plane) continue;
+      if (plane.length * plane[0].length > MAX_GRID_CELLS) {
+        box.append(el('p', { className: 'hint', text: `A ${plane.length}×${plane[0].length} kernel is too big to edit cell by cell here; send \`weights\` to the API instead.` }));
+        continue;
+      }
+      const table = el('table', { className: 'weights-grid', 'aria-label': `weights of kernel ${j}` });
+      plane.forEach((row, u) => {
+        table.append(el('tr', {}, ...row.map((w, v) => el('td', {}, el('input', {
+          type: 'number', step: 'any', value: String(Number(w.toPrecision(4))),
+          'aria-label': `kernel ${j} weight (${u}, ${v})`, dataset: { j: String(j), u: String(u), v: String(v) },
+        })))));
+      });
+      box.append(table);
+    }
+  }
+
+  /**
+   * The weights in the grids, J×kh×kw; kernels without a grid keep the given planes.
+   * @param {number[][][]} fallback the current planes
+   * @returns {number[][][]}
+   */
+  readGrids(fallback) {
+    const planes = fallback.map((p) => p.map((row) => row.slice()));
+    for (const input of this.list.querySelectorAll('.weights-grid input')) {
+      const { j, u, v } = input.dataset;
+      const x = Number(input.value);
+      if (planes[j] && planes[j][u]) planes[j][u][v] = Number.isFinite(x) ? x : 0;
+    }
+    return planes;
+  }
+}
