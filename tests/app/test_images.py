@@ -268,3 +268,13 @@ def test_map_png_is_palette_with_exact_colours() -> None:
     assert img.mode == "P"
     np.testing.assert_array_equal(np.asarray(img.convert("RGB")), c.rgb)
     np.testing.assert_array_equal(c.rgb[0, 1], [255, 255, 255])
+
+
+def test_concurrent_decodes(settings: Settings) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    blobs = [encode(make_pixels(20, 30, seed)) for seed in range(16)]
+    with ThreadPoolExecutor(8) as pool:
+        out = list(pool.map(lambda b: decode_upload(b, settings), blobs))
+    for seed, d in enumerate(out):
+        np.testing.assert_array_equal(d.pixels, make_pixels(20, 30, seed))
