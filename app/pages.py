@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -151,7 +152,9 @@ def _compute(state: dict[str, str], image_id: str, h: int, w: int) -> PageResult
         for i in range(j)
     ]
     arithmetic = [
-        {"axis": a.axis, "size": a.size, "output": a.output, "steps": a.steps(), "unused": a.unused}
+        {"axis": a.axis, "size": a.size, "output": a.output, "unused": a.unused,
+         "steps": [f"input {describe_lines(a.unused, a.axis[:-1])} never read" if "never read:" in line
+                   else line for line in a.steps()]}
         for a in (rows, cols)
     ]
     parameters = {
@@ -159,6 +162,24 @@ def _compute(state: dict[str, str], image_id: str, h: int, w: int) -> PageResult
         "conv_weights": counts.conv_weights, "positions": counts.positions,
     }
     return PageResult((channels, h, w), (j, rows.output, cols.output), arithmetic, parameters, maps)
+
+
+def describe_lines(runs: Sequence[tuple[int, int]], noun: str) -> str:
+    """Unused input lines in words: a long regular run reads "1, 3, 5, …, 319 (every 2nd row, 160 in all)"."""
+    def fmt(run: tuple[int, int]) -> str:
+        return str(run[0]) if run[1] - run[0] == 1 else f"{run[0]}–{run[1] - 1}"
+
+    total = sum(b - a for a, b in runs)
+    plural = noun if total == 1 else f"{noun}s"
+    if len(runs) <= 6:
+        return f"{plural} {', '.join(map(fmt, runs))}"
+    width, step = runs[0][1] - runs[0][0], runs[1][0] - runs[0][0]
+    regular = all(b - a == width and (i == 0 or a - runs[i - 1][0] == step) for i, (a, b) in enumerate(runs))
+    if regular:
+        nth = {2: "2nd", 3: "3rd"}.get(step, f"{step}th")
+        what = f"every {nth} {noun}" if width == 1 else f"{width} {noun}s out of every {step}"
+        return f"{plural} {', '.join(map(fmt, runs[:3]))}, …, {fmt(runs[-1])} ({what}, {total:,} in all)"
+    return f"{plural} {', '.join(map(fmt, runs[:4]))}, …, {', '.join(map(fmt, runs[-2:]))} ({total:,} in all)"
 
 
 def _map_name(state: dict[str, str], i: int) -> str:

@@ -13,6 +13,7 @@ import { SharingView } from './views/sharing.js';
 import { DenseView } from './views/dense.js';
 import { GradientsView } from './views/gradients.js';
 import { KernelList } from './views/kernels.js';
+import { FormulaPicture } from './views/formulapic.js';
 
 const $ = (sel) => document.querySelector(sel);
 const DEBOUNCE_MS = 150;
@@ -37,6 +38,9 @@ const mapsView = new MapsView($('#maps'), {
   onPick: (unit) => pinUnit(unit),
 });
 const views = {};
+const formulaPicture = new FormulaPicture($('#formula-pic'), $('#formula-pic-text'));
+let symbol = null; // 'k' | 's' | 'p' | 'd' hovered in the Formula tab
+let stickySymbol = null; // the same, chosen with a button (touch and keyboard)
 const kernelList = new KernelList($('#kernel-list'), {
   presets: [...$('#kernel-add').options].map((o) => o.value).filter(Boolean),
   onChange: (change) => onKernelChange(change),
@@ -314,7 +318,9 @@ function pinned() {
 /** Draw the current unit (hovered, else pinned) on the input and on every map. */
 function showUnit() {
   const g = geometry();
-  const unit = hoverUnit || pinned();
+  const sym = symbol || stickySymbol;
+  // A formula symbol with no unit chosen shows output (0, 0), where padding is visible.
+  const unit = hoverUnit || pinned() || (sym && layer ? [0, 0] : null);
   if (!g || !unit) {
     inputView.showField(null);
     mapsView.mark(null, false);
@@ -323,7 +329,8 @@ function showUnit() {
   }
   const [, h, w] = layer.input_shape;
   const rf = receptiveField(g, unit[0], unit[1], h, w);
-  inputView.showField(rf);
+  const next = sym === 's' && unit[1] + 1 < layer.output_shape[2] ? receptiveField(g, unit[0], unit[1] + 1, h, w) : null;
+  inputView.showField(rf, { symbol: sym, next });
   mapsView.mark(unit, !hoverUnit && Boolean(pinned()));
   const onPad = rf.taps.filter((t) => t.padding).length;
   const isPinned = Boolean(pinned()) && (!hoverUnit || (hoverUnit[0] === pinned()[0] && hoverUnit[1] === pinned()[1]));
@@ -397,6 +404,7 @@ async function refresh(push = false) {
   }
   drawInput();
   renderFormula(data, { numbers: $('#formula-numbers'), arithmetic: $('#arithmetic'), unused: $('#unused') });
+  formulaPicture.setLayer(data, $('#input-img'));
   updateWeightsEditor(data);
   renderTab();
   renders += 1;
@@ -588,14 +596,23 @@ function wire() {
     });
   }
   document.addEventListener('keydown', onKey);
-  // Hovering k, s, p or d in a formula highlights its control.
-  const symbols = { 'sym-k': 'kernel_size', 'sym-s': 'stride', 'sym-p': 'padding', 'sym-d': 'dilation' };
-  $('#tab-formula').addEventListener('mouseover', (e) => {
-    const sym = e.target.closest ? e.target.closest('.sym-k, .sym-s, .sym-p, .sym-d') : null;
-    const cls = sym ? [...sym.classList].find((c) => symbols[c]) : null;
-    for (const row of form.querySelectorAll('.num-row.hl')) row.classList.remove('hl');
-    if (cls) form.querySelector(`.num-row[data-field="${symbols[cls]}"]`)?.classList.add('hl');
+  // Hovering k, s, p or d in a formula (or its button) highlights its control, every copy of
+  // the symbol, and its place in the pictures.
+  const tab = $('#tab-formula');
+  tab.addEventListener('mouseover', (e) => {
+    const node = e.target.closest ? e.target.closest('.sym-k, .sym-s, .sym-p, .sym-d, [data-sym]') : null;
+    setSymbol(node ? node.dataset?.sym || symbolOf(node) : null);
   });
+  tab.addEventListener('mouseleave', () => setSymbol(null));
+  for (const btn of tab.querySelectorAll('.sym-btn')) {
+    btn.addEventListener('focus', () => setSymbol(btn.dataset.sym));
+    btn.addEventListener('blur', () => setSymbol(null));
+    btn.addEventListener('click', () => {
+      stickySymbol = stickySymbol === btn.dataset.sym ? null : btn.dataset.sym;
+      for (const b of tab.querySelectorAll('.sym-btn')) b.setAttribute('aria-pressed', String(b.dataset.sym === stickySymbol));
+      setSymbol(symbol);
+    });
+  }
   window.addEventListener('popstate', () => {
     const next = fromQuery(location.search);
     const changed = layerChanged(state, next);
@@ -610,6 +627,32 @@ function wire() {
     window.clearTimeout(resizeTimer);
     resizeTimer = window.setTimeout(() => { if (layer) { mapsView.render(layer); drawInput(); renderTab(); } }, 150);
   });
+}
+
+const SYMBOL_FIELDS = { k: 'kernel_size', s: 'stride', p: 'padding', d: 'dilation' };
+
+/** The symbol ('k', 's', 'p' or 'd') a formula node stands for. */
+function symbolOf(node) {
+  const cls = (node.getAttribute('class') || '').split(/\s+/).find((c) => /^sym-[kspd]$/.test(c));
+  return cls ? cls.slice(4) : null;
+}
+
+/**
+ * Show one symbol everywhere: its control, its copies in the formulas, and its place in the
+ * Formula tab's picture and on the input. null (with no button pressed) clears it.
+ * @param {'k'|'s'|'p'|'d'|null} sym
+ */
+function setSymbol(sym) {
+  symbol = sym;
+  const shown = sym || stickySymbol;
+  for (const row of form.querySelectorAll('.num-row.hl')) row.classList.remove('hl');
+  for (const node of document.querySelectorAll('#tab-formula .sym-on')) node.classList.remove('sym-on');
+  if (shown) {
+    form.querySelector(`.num-row[data-field="${SYMBOL_FIELDS[shown]}"]`)?.classList.add('hl');
+    for (const node of document.querySelectorAll(`#tab-formula math .sym-${shown}`)) node.classList.add('sym-on');
+  }
+  formulaPicture.show(shown);
+  showUnit();
 }
 
 /** +/- buttons: step the first number of a field, keeping "same" and pairs sensible. */

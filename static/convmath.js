@@ -248,3 +248,27 @@ export function ticks(lo, hi, count = 3) {
 export function integerScale(size, room, max = 32) {
   return Math.max(1, Math.min(max, Math.floor(room / Math.max(1, size))));
 }
+
+/**
+ * Input lines no output reads, in words a learner can take in: a long regular run becomes
+ * "1, 3, 5, …, 319 (every 2nd row, 160 in all)" instead of 160 numbers.
+ * @param {[number, number][]} runs [start, stop) runs, as in `unused`
+ * @param {string} noun "row" or "column"
+ * @returns {string}
+ */
+export function describeLines(runs, noun) {
+  const fmt = ([a, b]) => (b - a === 1 ? `${a}` : `${a}–${b - 1}`);
+  const total = runs.reduce((acc, [a, b]) => acc + b - a, 0);
+  const plural = total === 1 ? noun : `${noun}s`;
+  if (runs.length <= 6) return `${plural} ${runs.map(fmt).join(', ')}`;
+  const width = runs[0][1] - runs[0][0];
+  const step = runs[1][0] - runs[0][0];
+  const regular = runs.every(([a, b], i) => b - a === width && (i === 0 || a - runs[i - 1][0] === step));
+  if (regular) {
+    const last = runs[runs.length - 1];
+    const nth = step === 2 ? '2nd' : step === 3 ? '3rd' : `${step}th`;
+    const what = width === 1 ? `every ${nth} ${noun}` : `${width} ${noun}s out of every ${step}`;
+    return `${plural} ${runs.slice(0, 3).map(fmt).join(', ')}, …, ${fmt(last)} (${what}, ${formatInt(total)} in all)`;
+  }
+  return `${plural} ${runs.slice(0, 4).map(fmt).join(', ')}, …, ${runs.slice(-2).map(fmt).join(', ')} (${formatInt(total)} in all)`;
+}

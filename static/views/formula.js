@@ -2,7 +2,7 @@
 // worked for each axis in MathML. Drawing only.
 
 import { clear, el, mi, mml, mn, mo, mrow, msub } from '../dom.js';
-import { formatInt } from '../convmath.js';
+import { describeLines, formatInt } from '../convmath.js';
 
 /**
  * One axis of the output-size formula with its numbers, as MathML.
@@ -70,13 +70,13 @@ export function renderFormula(data, nodes) {
     nodes.arithmetic.append(el('div', { className: 'axis-card' },
       el('h4', { text: `${a.axis}: n = ${formatInt(a.size)} → ${formatInt(a.output)}` }),
       math,
-      el('ol', {}, ...a.steps.map((line) => el('li', { text: line })))));
+      el('ol', {}, ...a.steps.map((line) => el('li', {
+        text: line.includes('never read:') ? `input ${describeLines(a.unused, a.axis === 'rows' ? 'row' : 'column')} never read` : line,
+      })))));
   }
-  const parts = data.arithmetic.filter((a) => a.unused.length).map((a) => {
-    const ranges = a.unused.map(([x, y]) => (y - x === 1 ? `${x}` : `${x}–${y - 1}`)).join(', ');
-    return `input ${a.axis} ${ranges}`;
-  });
+  const parts = data.arithmetic.filter((a) => a.unused.length)
+    .map((a) => `input ${describeLines(a.unused, a.axis === 'rows' ? 'row' : 'column')}`);
   nodes.unused.textContent = parts.length
-    ? `Never read by any output (hatched pink on the input): ${parts.join('; ')}. The stride does not land the last window on them.`
+    ? `Never read by any output (hatched pink on the input): ${parts.join('; ')}. No tap of any window lands on them: the stride stops short of them or steps over them, or the dilation's gaps do.`
     : 'Every input row and column is read by at least one output.';
 }

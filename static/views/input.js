@@ -56,9 +56,10 @@ export class InputView {
     const room = Math.max(120, this.root.clientWidth || this.root.parentElement.clientWidth || 320);
     const pwTotal = w + 2 * pw;
     const phTotal = h + 2 * ph;
-    let scale = Math.floor(room / pwTotal);
-    if (scale < 1) scale = room / pwTotal;
+    // Whole-number zoom only; an image wider than the panel is shown 1:1 in a scroll box.
+    let scale = Math.max(1, Math.floor(room / pwTotal));
     scale = Math.min(scale, Math.max(1, Math.floor(560 / phTotal)), 24);
+    this.root.classList.toggle('scrolls', pwTotal > room || phTotal > 640);
     this.scale = scale;
     const cw = pwTotal * scale;
     const ch = phTotal * scale;
@@ -89,7 +90,7 @@ export class InputView {
    * Draw the receptive field of one unit, or clear it with null.
    * @param {ReturnType<import('../convmath.js').receptiveField>|null} rf
    */
-  showField(rf) {
+  showField(rf, opts = {}) {
     const ctx = this.overlay.getContext('2d');
     const dpr = this.overlay.width / Math.max(1, parseFloat(this.overlay.style.width) || 1);
     ctx.setTransform(1, 0, 0, 1, 0, 0);
@@ -120,8 +121,26 @@ export class InputView {
         ctx.fillRect(cx - 1.5, cy - 1.5, 3, 3);
       }
     }
+    if (opts.symbol === 'p') {
+      // The padding band: every cell outside the image.
+      const w = this.img.naturalWidth;
+      const h = this.img.naturalHeight;
+      ctx.fillStyle = 'rgba(123, 63, 196, 0.6)';
+      ctx.fillRect(0, 0, (w + 2 * pw) * s, ph * s);
+      ctx.fillRect(0, (h + ph) * s, (w + 2 * pw) * s, ph * s);
+      ctx.fillRect(0, ph * s, pw * s, h * s);
+      ctx.fillRect((w + pw) * s, ph * s, pw * s, h * s);
+    }
+    if (opts.next) {
+      // The neighbouring output's window: the step between the two is the stride.
+      ctx.setLineDash([4, 3]);
+      ctx.strokeStyle = '#b3261e';
+      ctx.lineWidth = 2;
+      ctx.strokeRect((opts.next.left + pw) * s - 1, (opts.next.top + ph) * s - 1, opts.next.width * s + 2, opts.next.height * s + 2);
+      ctx.setLineDash([]);
+    }
     ctx.strokeStyle = ACCENT;
-    ctx.lineWidth = 2;
+    ctx.lineWidth = opts.symbol === 'k' ? 4 : 2;
     ctx.strokeRect(x - 1, y - 1, rf.width * s + 2, rf.height * s + 2);
     if (Math.max(rf.width, rf.height) * s < 16) {
       // A small window at this zoom: ring it so the eye finds it.

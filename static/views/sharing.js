@@ -37,10 +37,14 @@ export class SharingView {
     const img = el('img', { className: 'coverage-img pixelated', src: usage.coverage.png, alt: 'coverage heatmap: outputs reading each input pixel' });
     const [, h, w] = layer.input_shape;
     const room = Math.max(160, Math.min(420, this.coverage.clientWidth || 320));
-    const scale = w <= room ? Math.max(1, Math.floor(room / w)) : room / w;
-    img.style.width = `${Math.round(w * scale)}px`;
-    img.style.height = `${Math.round(h * scale)}px`;
-    this.coverage.append(img, colourBar(usage.coverage.min, usage.coverage.max, 'outputs per pixel'),
+    // Whole-number zoom only (1:1 in a scroll box when wider than the card): with a stride the
+    // pattern is one pixel wide, and a fractional scale would smear it.
+    const scale = w <= room ? Math.max(1, Math.min(16, Math.floor(room / w))) : 1;
+    img.style.width = `${w * scale}px`;
+    img.style.height = `${h * scale}px`;
+    this.coverage.append(el('div', { className: 'coverage-box' }, img),
+      el('p', { className: 'muted small', text: `${h}×${w} pixels, shown ${scale === 1 ? '1:1' : `×${scale}`}${w > room ? ' (scroll to pan)' : ''}` }),
+      colourBar(usage.coverage.min, usage.coverage.max, 'outputs per pixel'),
       el('p', { className: 'muted', text: `Each input pixel is read by ${formatInt(usage.coverage.min)} to ${formatInt(usage.coverage.max)} output positions per kernel.${usage.coverage.zero_pixels ? ` ${formatInt(usage.coverage.zero_pixels)} pixels are never read (the stride skips them).` : ''}` }));
   }
 

@@ -90,3 +90,29 @@ def test_samples_are_small_and_licensed() -> None:
     for name in ("astronaut.png", "checkerboard.png", "tiny.png"):
         assert (SAMPLES / name).stat().st_size < 300_000
         assert name in licence
+
+
+def test_the_kernel_list_repeats_presets_and_drops_removed_ones(client: TestClient) -> None:
+    html = client.get("/?sample=tiny&kernels=random,random,sobel_x").text
+    assert html.count('<select name="kernels" aria-label="kernel') == 3
+    assert "3 of 16" in html
+    assert "3×12×12 output" in status_of(html)
+    # Without JavaScript: "(remove)" is an empty value and the add select appends one.
+    res = client.post("/", data={"sample": "tiny", "kernels": ["random", "", "sobel_x", "box"]},
+                      follow_redirects=False)
+    assert "kernels=random%2Csobel_x%2Cbox" in res.headers["location"]
+
+
+def test_more_than_16_kernels_is_named_next_to_the_list(client: TestClient) -> None:
+    html = client.get("/?sample=tiny&kernels=" + ",".join(["box"] * 17)).text
+    error = re.search(r'id="error-kernels"[^>]*>([^<]*)<', html)
+    assert error and "at most 16" in error.group(1)
+
+
+def test_describe_lines_shortens_regular_runs() -> None:
+    from app.pages import describe_lines
+
+    assert describe_lines([(i, i + 1) for i in range(1, 320, 2)], "row") == \
+        "rows 1, 3, 5, …, 319 (every 2nd row, 160 in all)"
+    assert describe_lines([(3, 4)], "column") == "column 3"
+    assert describe_lines([(0, 2), (5, 6)], "row") == "rows 0–1, 5"

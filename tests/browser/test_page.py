@@ -290,3 +290,132 @@ def test_the_page_maths_matches_the_engine(page) -> None:  # type: ignore[no-unt
         rf = receptive_field(hw, k, s, p, d, row=row, col=col)
         assert js["box"] == [rf.top, rf.left, rf.height, rf.width]
         assert js["padTaps"] == int(rf.in_padding.sum())
+
+
+def query_of(page) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    return dict(urllib.parse.parse_qsl(urllib.parse.urlparse(page.url).query))
+
+
+KERNEL_COUNT = "new URL(location.href).searchParams.get('kernels').split(',').length"
+WEIGHTS_COUNT = "JSON.parse(new URL(location.href).searchParams.get('weights')).length"
+
+
+def test_the_kernel_list_holds_up_to_16_kernels_and_says_so(page) -> None:  # type: ignore[no-untyped-def]
+    page.goto("/?sample=tiny&kernels=sobel_x")
+    settle(page)
+    for _ in range(15):
+        page.select_option("#kernel-add", "random")
+    page.wait_for_function(f"() => {KERNEL_COUNT} === 16")
+    settle(page)
+    assert query_of(page)["kernels"] == ",".join(["sobel_x"] + ["random"] * 15)
+    assert page.text_content("#kernels-count") == "16 of 16"
+    assert "16×12×12 output" in page.text_content("#status")
+    seeds = page.locator("#kernel-list .kernel-seed").all_text_contents()
+    assert seeds == [f"seed {k}" for k in range(1, 16)]  # the k-th random kernel uses seed + k
+    assert page.locator("#maps img.fmap").count() == 16
+    # A 17th is refused in words, next to the list, and nothing changes.
+    page.select_option("#kernel-add", "box")
+    assert "at most 16 kernels" in page.text_content("#error-kernels")
+    assert page.locator("#kernel-list > li").count() == 16
+    # Removing one makes room again; the message goes with the next change.
+    before = rendered(page)
+    page.click("#kernel-list li:nth-child(2) button.kernel-remove")
+    settle(page, before)
+    assert page.text_content("#kernels-count") == "15 of 16"
+    assert page.text_content("#error-kernels") == ""
+    # Editing a weight switches the layer to your own weights (J×kh×kw in the URL) ...
+    page.click("#kernel-list li:nth-child(1) summary")
+    before = rendered(page)
+    page.fill("#kernel-list li:nth-child(1) .weights-grid input[aria-label='kernel 0 weight (1, 1)']", "5")
+    settle(page, before)
+    weights = json.loads(query_of(page)["weights"])
+    assert len(weights) == 15 and weights[0][1][1] == 5 and weights[0][0] == [-1, 0, 1]
+    assert "sobel_x (edited)" in page.text_content("#maps")
+    # ... and a kernel added then is appended to them.
+    page.click("#kernel-list li:nth-child(3) button.kernel-remove")
+    page.wait_for_function(f"() => {WEIGHTS_COUNT} === 14")
+    before = rendered(page)
+    page.select_option("#kernel-add", "box")
+    page.wait_for_function(f"() => {WEIGHTS_COUNT} === 15")
+    settle(page, before)
+    weights = json.loads(query_of(page)["weights"])
+    assert weights[-1] == [[1 / 9] * 3] * 3 or all(abs(x - 1 / 9) < 1e-9 for row in weights[-1] for x in row)
+    assert page.console.errors == []
+
+
+def test_dense_hover_links_an_entry_to_its_weight_pixel_and_output(page, server) -> None:  # type: ignore[no-untyped-def]
+    query = "sample=tiny&kernels=sobel_x,box&kernel_size=3,5&stride=2,1&padding=1,2&tab=dense&crop=0,0,8,8"
+    page.goto(f"/?{query}")
+    settle(page)
+    page.wait_for_function("() => document.querySelector('#dense-shape').textContent")
+    image_id = page.evaluate("document.querySelector('#workspace').dataset.imageId")
+    fields = dict(urllib.parse.parse_qsl(query))
+    for key in ("sample", "tab"):
+        fields.pop(key)
+    api = post_json(server, "/api/dense-matrix", {**fields, "image_id": image_id})
+    rows, cols = api["shape"]
+    e = api["entries"]
+    i = len(e["rows"]) * 2 // 3
+    row, col, tied = e["rows"][i], e["cols"][i], e["tied"][i]
+    _, ho, wo = api["output_shape"]
+    _, h, w = api["input_shape"]
+    page.locator("#dense-canvas").scroll_into_view_if_needed()
+    box = page.locator("#dense-canvas").bounding_box()
+    cell = box["width"] / cols
+    page.mouse.move(box["x"] + (col + 0.5) * cell, box["y"] + (row + 0.5) * cell)
+    shown = page.evaluate("({...document.querySelector('#dense-info').dataset})")
+    assert shown["entry"] == f"{row},{col}"
+    assert shown["tied"] == str(tied)
+    assert shown["pixel"] == f"{col // (h * w)},{col % (h * w) // w},{col % w}"
+    assert shown["output"] == f"{row // (ho * wo)},{row % (ho * wo) // wo},{row % wo}"
+    selected = page.locator("#dense-kernel td.selected")
+    assert selected.count() == 1 and selected.get_attribute("data-tied") == str(tied)
+    # Hovering a weight lights all its copies in M, and says how many there are.
+    page.hover(f"#dense-kernel td[data-tied='{tied}']")
+    assert f"appears {e['tied'].count(tied)} times in M" in page.text_content("#dense-info")
+    assert page.console.errors == []
+
+
+def grad_api(server: str, page, weight: str) -> float:  # type: ignore[no-untyped-def]
+    """The API's gradient for the layer in the page's URL (the page's defaults included)."""
+    layer = {k: v for k, v in query_of(page).items() if k not in ("sample", "tab", "unit", "step", "weight")}
+    data = post_json(server, "/api/gradient", {**layer, "weight": weight, "loss": "sum"})
+    return float(data["grad_w_at_weight"])
+
+
+def test_the_gradient_contributions_add_up_to_the_api_update(page, server) -> None:  # type: ignore[no-untyped-def]
+    running = "() => document.querySelector('#grad-running').dataset.sum"
+    # Small output: the API lists the contributions.
+    page.goto("/?sample=tiny&tab=gradients&kernels=sobel_y&weight=0,0,2,1")
+    settle(page)
+    page.wait_for_function(running)
+    total = float(page.get_attribute("#grad-running", "data-sum") or "nan")
+    api = grad_api(server, page, "0,0,2,1")
+    assert page.get_attribute("#grad-running", "data-count") == str(12 * 12)
+    assert abs(total - api) <= 1e-4 * max(1.0, abs(api))
+    # Large output (320×320 > the API's 65,536 listed values) with an activation: the page
+    # rebuilds the 102,400 contributions from /api/convolve and they still add up.
+    extra = {"kernels": "sobel_x,laplacian", "activation": "relu", "padding": "2", "dilation": "2"}
+    page.goto("/?" + urllib.parse.urlencode({**extra, "tab": "gradients", "weight": "1,0,0,2"}))
+    settle(page)
+    page.wait_for_function(running)
+    total = float(page.get_attribute("#grad-running", "data-sum") or "nan")
+    api = grad_api(server, page, "1,0,0,2")
+    assert page.get_attribute("#grad-running", "data-count") == str(320 * 320)
+    assert float(page.get_attribute("#grad-sum", "data-api") or "nan") == api
+    assert abs(total - api) <= 1e-4 * max(1.0, abs(api))
+    assert "separate updates" in page.text_content("#grad-untied")
+    assert page.console.errors == []
+
+
+def test_formula_symbols_show_their_place_in_the_picture(page) -> None:  # type: ignore[no-untyped-def]
+    page.goto("/?sample=checkerboard&stride=2&padding=2&dilation=2")
+    settle(page)
+    page.hover("#formula-numbers .sym-p >> nth=0")
+    assert page.get_attribute("#formula-pic", "data-symbol") == "p"
+    assert "p = 2×2" in page.text_content("#formula-pic-text")
+    assert page.locator(".num-row.hl").get_attribute("data-field") == "padding"
+    page.focus(".sym-btn[data-sym='s']")
+    assert page.get_attribute("#formula-pic", "data-symbol") == "s"
+    assert page.locator(".num-row.hl").get_attribute("data-field") == "stride"
+    assert "every 2nd row" in page.text_content("#arithmetic")
