@@ -146,7 +146,7 @@ export class GradientsView {
       el('p', { className: 'muted small', text: source }));
     const draw = () => {
       const k = Number(slider.value);
-      const width = Math.max(200, Math.min(420, box.clientWidth || 300));
+      const width = Math.max(160, Math.min(420, box.clientWidth || 300));
       const height = 80;
       const g = sizeCanvas(canvas, width, height);
       const y = (val) => height - 6 - ((val - lo) / (hi - lo)) * (height - 12);
@@ -156,19 +156,20 @@ export class GradientsView {
       g.lineTo(width, y(0));
       g.stroke();
       // One point per screen pixel: the partial sum after that many positions.
-      const upto = Math.max(1, Math.round((k / count) * width));
+      const inner = width - 8; // room for the end dot
+      const upto = Math.max(1, Math.round((k / count) * inner));
       g.strokeStyle = ACCENT;
       g.lineWidth = 2;
       g.beginPath();
       for (let px = 0; px <= upto; px++) {
-        const i = Math.min(k - 1, Math.max(0, Math.round((px / width) * (count - 1))));
-        if (px === 0) g.moveTo(px, y(partial[i]));
-        else g.lineTo(px, y(partial[i]));
+        const i = Math.min(k - 1, Math.max(0, Math.round((px / inner) * (count - 1))));
+        if (px === 0) g.moveTo(px + 4, y(partial[i]));
+        else g.lineTo(px + 4, y(partial[i]));
       }
       g.stroke();
       g.fillStyle = ACCENT;
       g.beginPath();
-      g.arc(upto, y(partial[k - 1]), 3.5, 0, Math.PI * 2);
+      g.arc(upto + 4, y(partial[k - 1]), 3.5, 0, Math.PI * 2);
       g.fill();
       const m = Math.floor((k - 1) / wo);
       const n = (k - 1) % wo;
