@@ -15,7 +15,7 @@ const CAPTIONS = {
   k: (g) => `k = ${g.kernel[0]}×${g.kernel[1]}: the window holds ${g.kernel[0]}×${g.kernel[1]} taps, one weight each; the sums over u and v run over them.`,
   s: (g) => `s = ${g.stride[0]}×${g.stride[1]}: the next output's window (dashed) starts ${g.stride[1]} pixel${g.stride[1] === 1 ? '' : 's'} to the right, and the next row ${g.stride[0]} down.`,
   p: (g) => `p = ${g.padding[0]}×${g.padding[1]}: ${g.padding[0] || g.padding[1] ? 'a band of zeros around the image, so windows can start before its first pixel' : 'no padding: the first window starts on the first pixel'}.`,
-  d: (g) => `d = ${g.dilation[0]}×${g.dilation[1]}: taps are ${g.dilation[1]} pixel${g.dilation[1] === 1 ? '' : 's'} apart; ${g.dilation[0] > 1 || g.dilation[1] > 1 ? 'the hatched pixels between them are skipped' : 'no gaps, the taps touch'}. The window spans d(k − 1) + 1 = ${g.dilation[0] * (g.kernel[0] - 1) + 1}×${g.dilation[1] * (g.kernel[1] - 1) + 1} pixels.`,
+  d: (g) => `d = ${g.dilation[0]}×${g.dilation[1]}: taps are ${g.dilation[1]} pixel${g.dilation[1] === 1 ? '' : 's'} apart; ${g.dilation[0] > 1 || g.dilation[1] > 1 ? 'the green pixels between them are skipped' : 'no gaps, the taps touch'}. The window spans d(k − 1) + 1 = ${g.dilation[0] * (g.kernel[0] - 1) + 1}×${g.dilation[1] * (g.kernel[1] - 1) + 1} pixels.`,
 };
 
 export class FormulaPicture {
