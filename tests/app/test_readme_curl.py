@@ -15,17 +15,14 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import numpy as np
 import pytest
 from apphelp import encode, make_pixels
+from live_server import serve_app
 from PIL import Image
 
 from app.settings import Settings
@@ -45,46 +42,14 @@ def curl_blocks() -> list[str]:
     return re.findall(r"```sh\n(.*?)```", api_section(), flags=re.S)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
-def server() -> Iterator[str]:
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if shutil.which("curl") is None:
         if os.environ.get("CI"):
             pytest.fail("curl is needed to run the README examples")
         pytest.skip("curl is not installed")
-    port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(200):
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.05)
-            if proc.poll() is not None:
-                raise RuntimeError(proc.stderr.read().decode() if proc.stderr else "uvicorn exited")
-        else:
-            raise RuntimeError("uvicorn did not become ready")
+    with serve_app(tmp_path_factory.mktemp("server") / "uvicorn.log") as base:
         yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        if proc.stderr:
-            proc.stderr.close()
-
 
 def _json_values(text: str) -> list[object]:
     decoder, values, pos = json.JSONDecoder(), [], 0

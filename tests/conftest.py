@@ -1,0 +1,8 @@
+"""Shared test helpers: tests/ is put on sys.path so every suite can import live_server."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
