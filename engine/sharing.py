@@ -16,7 +16,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from .conv import _float_array
-from .spec import ConvSpec, IntOrPair, PaddingArg, Pair, _input_hw, check_groups
+from .spec import ConvSpec, IntOrPair, PaddingArg, Pair, _input_hw, axis_reads, check_groups
 
 # Largest dense M (rows x columns) that dense_matrix() will build: 16.7 M entries, 64 MiB float32.
 MAX_DENSE_ENTRIES = 1 << 24
@@ -94,13 +94,11 @@ def coverage(
     spec = ConvSpec.make(kernel_hw, stride, padding, dilation)
     h, w = _input_hw(input_hw)
     h_out, w_out = spec.output_shape((h, w))
-    per_axis = []
-    for a, (n, n_out) in enumerate(((h, h_out), (w, w_out))):
-        pos = (spec.stride[a] * np.arange(n_out)[None, :]
-               + spec.dilation[a] * np.arange(spec.kernel_size[a])[:, None] - spec.padding[a])
-        pos = pos[(pos >= 0) & (pos < n)]
-        per_axis.append(np.bincount(pos, minlength=n))
-    return np.outer(per_axis[0], per_axis[1]).astype(np.int64)
+    rows, cols = (
+        axis_reads(n, spec.kernel_size[a], spec.stride[a], spec.padding[a], spec.dilation[a], n_out)
+        for a, (n, n_out) in enumerate(((h, h_out), (w, w_out)))
+    )
+    return np.outer(rows, cols)
 
 
 @dataclass(frozen=True)

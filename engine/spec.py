@@ -14,6 +14,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
+from numpy.typing import NDArray
+
 Pair = tuple[int, int]
 IntOrPair = int | Sequence[int]
 PaddingArg = int | Sequence[int] | Literal["same", "valid"]
@@ -214,21 +217,19 @@ def axis_arithmetic(
     span = padded - eff
     q, r = divmod(span, stride)
     out = q + 1
-    read = _lines_read(size, kernel, stride, padding, dilation, out)
+    read = (axis_reads(size, kernel, stride, padding, dilation, out) > 0).tolist()
     return AxisArithmetic(
         axis, size, kernel, stride, padding, dilation, padded, eff, span, q, r, out,
         _false_runs(read),
     )
 
 
-def _lines_read(size: int, kernel: int, stride: int, padding: int, dilation: int, out: int) -> list[bool]:
-    read = [False] * size
-    for m in range(out):
-        for u in range(kernel):
-            i = stride * m + dilation * u - padding
-            if 0 <= i < size:
-                read[i] = True
-    return read
+def axis_reads(
+    size: int, kernel: int, stride: int, padding: int, dilation: int, out: int
+) -> NDArray[np.int64]:
+    """(size,) along one axis: how many (output m, tap u) pairs read input line i = s*m + d*u - p."""
+    pos = stride * np.arange(out)[:, None] + dilation * np.arange(kernel)[None, :] - padding
+    return np.bincount(pos[(pos >= 0) & (pos < size)], minlength=size).astype(np.int64)
 
 
 def _false_runs(flags: list[bool]) -> tuple[Pair, ...]:
