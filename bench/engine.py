@@ -2,9 +2,10 @@
 
 Prints, per case, the engine's forward and backward times, warm (the same shape repeated; the
 median of several runs) and cold (the first call with a new shape, which is what a web request
-with new settings meets), the ratio to torch.nn.functional.conv2d / torch autograd when torch is
-importable (an optional tool of this script, never a dependency of the project), and the peak
-extra memory of the engine's forward pass as a multiple of the output size (tracemalloc).
+with new settings meets; the median over three new shapes), the ratio to
+torch.nn.functional.conv2d / torch autograd when torch is importable (an optional tool of this
+script, never a dependency of the project), and the peak extra memory of the engine's forward
+pass as a multiple of the output size (tracemalloc).
 
     .venv/bin/python bench/engine.py            # all cases
     .venv/bin/python bench/engine.py --quick    # fewer repeats
@@ -80,24 +81,68 @@ def ms(t: float) -> str:
     return f"{t * 1e3:8.1f} ms"
 
 
+COLD_SHAPES = 3  # cold times are the median of first calls on this many new shapes
+
+
+def engine_calls(x: np.ndarray, w: np.ndarray, go: np.ndarray | None, kw: dict[str, int]):  # type: ignore[no-untyped-def]
+    """(forward, backward) closures of the engine on these arrays."""
+    def fwd() -> np.ndarray:
+        return conv2d(x, w, None, **kw)
+
+    def bwd() -> object:
+        return conv2d_backward(x, w, go, **kw)
+
+    return fwd, bwd
+
+
+def torch_calls(x: np.ndarray, w: np.ndarray, go: np.ndarray, kw: dict[str, int]):  # type: ignore[no-untyped-def]
+    """(forward, backward) closures of torch on these arrays; the backward's graph is built here."""
+    assert torch is not None
+    xt, wt = torch.from_numpy(x)[None], torch.from_numpy(w)
+    xg, wg = xt.clone().requires_grad_(True), wt.clone().requires_grad_(True)
+    yt = F.conv2d(xg, wg, None, **kw)
+    gt = torch.from_numpy(go)[None]
+
+    def fwd() -> object:
+        with torch.no_grad():
+            return F.conv2d(xt, wt, None, **kw)
+
+    def bwd() -> object:
+        return torch.autograd.grad(yt, (xg, wg), gt, retain_graph=True)
+
+    return fwd, bwd
+
+
+def first_calls(case: Case, w: np.ndarray, calls, rng: np.random.Generator) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+    """Median (forward, backward) time of the first call on COLD_SHAPES sizes not seen before.
+
+    One first call is a single sample on a noisy machine; sizes just below the case's (new
+    shapes for both libraries, same work within a fraction of a percent) give several.
+    """
+    fw, bw = [], []
+    kw = {"stride": case.stride, "padding": case.padding}
+    for i in range(1, COLD_SHAPES + 1):
+        n = case.size - i
+        x = rng.standard_normal((case.channels, n, n)).astype(np.float32)
+        h_out = (n + 2 * case.padding - case.k) // case.stride + 1
+        go = rng.standard_normal((case.kernels, h_out, h_out)).astype(np.float32)
+        fwd, bwd = calls(x, w, go, kw)
+        fw.append(timed(fwd))
+        bw.append(timed(bwd))
+    return statistics.median(fw), statistics.median(bw)
+
+
 def measure(case: Case, rng: np.random.Generator, repeats: int) -> None:
     """Time one case, engine then torch, and print its rows."""
     x = rng.standard_normal((case.channels, case.size, case.size)).astype(np.float32)
     w = rng.standard_normal((case.kernels, case.channels, case.k, case.k)).astype(np.float32)
     kw = {"stride": case.stride, "padding": case.padding}
-
-    def fwd() -> np.ndarray:
-        return conv2d(x, w, None, **kw)
-
-    e_cold = timed(fwd)
+    e_cold, b_cold = first_calls(case, w, engine_calls, rng)
+    fwd, _ = engine_calls(x, w, None, kw)
     e_warm = warm(fwd, repeats)
     y = fwd()
     go = rng.standard_normal(y.shape).astype(np.float32)
-
-    def bwd() -> object:
-        return conv2d_backward(x, w, go, **kw)
-
-    b_cold = timed(bwd)
+    _, bwd = engine_calls(x, w, go, kw)
     b_warm = warm(bwd, max(3, repeats // 3))
     peak = peak_extra_bytes(fwd)
     out_bytes = y.nbytes
@@ -105,23 +150,13 @@ def measure(case: Case, rng: np.random.Generator, repeats: int) -> None:
     ref: dict[str, tuple[float, float]] = {}
     if torch is not None:
         time.sleep(0.3)  # let spinning BLAS/OpenMP threads of the other library go idle
-        xt = torch.from_numpy(x)[None]
-        wt = torch.from_numpy(w)
-        with torch.no_grad():
-            t_cold = timed(lambda: F.conv2d(xt, wt, None, **kw))
-            t_warm = warm(lambda: F.conv2d(xt, wt, None, **kw), repeats)
-        xg = xt.clone().requires_grad_(True)
-        wg = wt.clone().requires_grad_(True)
-        yt = F.conv2d(xg, wg, None, **kw)
-        gt = torch.from_numpy(go)[None]
-
-        def tb() -> object:
-            return torch.autograd.grad(yt, (xg, wg), gt, retain_graph=True)
-
-        tb_cold = timed(tb)
-        tb_warm = warm(tb, max(3, repeats // 3))
+        t_cold, tb_cold = first_calls(case, w, torch_calls, rng)
+        tfwd, tbwd = torch_calls(x, w, go, kw)
+        t_warm = warm(tfwd, repeats)
+        tb_warm = warm(tbwd, max(3, repeats // 3))
         ref = {"fwd": (t_cold, t_warm), "bwd": (tb_cold, tb_warm)}
-        err = float(np.abs(yt.detach().numpy()[0] - y).max() / (np.abs(y).max() + 1e-30))
+        yt = tfwd()
+        err = float(np.abs(yt.numpy()[0] - y).max() / (np.abs(y).max() + 1e-30))  # type: ignore[attr-defined]
     for kind in ("fwd", "bwd"):
         cold, hot = row[kind]
         line = f"{case.name if kind == 'fwd' else '':30} {kind:9} {ms(cold):>12} {ms(hot):>12}"

@@ -4,12 +4,18 @@ The forward pass is a banded im2col: for a strip of output rows at a time, the w
 the padded input are copied into a reused cache-sized buffer of shape (C/g * kh * kw, rows * W_out)
 and multiplied by the (J/g, C/g * kh * kw) weight matrix. Strips are split across threads, with
 BLAS pinned to one thread inside them. No Python loop runs over individual output positions.
-(Measured in bench/engine.py: shift-and-add per tap and a per-row im2col were both no faster
-than this on any benchmark case, so they are not kept.)
+
+With few kernels that matmul is short (J rows) and runs at half BLAS's speed, and the copy
+costs as much as the arithmetic. So the plan may fold kernel columns into the matmul instead
+(ColumnPlan): neighbouring taps of a row read the same input shifted by one column, so one
+copy serves F of them, the matmul gets F * J rows, and F shift-and-adds of its output finish
+the sum. A small cost model (choose_fold) picks F per layer. (Measured in bench/engine.py:
+shift-and-add over every tap, and a per-row im2col, were slower on every benchmark case.)
 """
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -119,18 +125,21 @@ def pad(x: NDArray[np.floating], padding: tuple[int, int]) -> NDArray[np.floatin
     return out
 
 
-def padded_phases(x: NDArray[np.floating], padding: tuple[int, int], s_w: int) -> NDArray[np.floating]:
-    """x zero-padded, with its columns split by phase (column mod s_w): (s_w, C, Hp, ceil(Wp / s_w)).
+def padded_phases(
+    x: NDArray[np.floating], padding: tuple[int, int], s_w: int, extra: int = 0
+) -> NDArray[np.floating]:
+    """x zero-padded, with its columns split by phase (column mod s_w): (s_w, C, Hp, ceil(Wp / s_w) + extra).
 
     Strided windows then read each phase with unit stride, which copies faster than gathering
-    every s_w-th float. Phase ph holds padded columns ph, ph + s_w, ...; with s_w == 1 this is
-    pad(x)[None].
+    every s_w-th float. Phase ph holds padded columns ph, ph + s_w, ...; with s_w == 1 and no
+    extra this is pad(x)[None]. `extra` zero columns on the right of each phase let a folded
+    plan read its zero-weight taps past the last real one.
     """
-    if s_w == 1:
+    if s_w == 1 and extra == 0:
         return pad(x, padding)[None]
     ph_, pw = padding
     c, h, w = x.shape
-    wq = -(-(w + 2 * pw) // s_w)
+    wq = -(-(w + 2 * pw) // s_w) + extra
     out = np.zeros((s_w, c, h + 2 * ph_, wq), dtype=x.dtype)
     for ph in range(s_w):
         q0 = pw + (ph - pw) % s_w  # first padded column of this phase that holds a pixel
@@ -145,43 +154,95 @@ class ColumnPlan:
 
     Kernel column v reads padded column s_w*n + d_w*v = s_w*(n + offset) + phase, with
     (offset, phase) = divmod(d_w*v, s_w). The columns of one phase form an arithmetic
-    progression, and so do their offsets.
+    progression, and so do their offsets, with the same offset step in every phase.
+
+    A plan may also fold its columns: with fold F, the columns of a phase are taken F at a
+    time, and each run of F (a block) is copied once, as the columns of its first tap. The
+    matmul then has F times the rows (one per kernel and position i in the block) and the
+    other F - 1 taps are shift-and-adds of its output by i * step columns. That trades copy
+    and a short matmul (few kernels) for a taller, more efficient one.
     """
 
     order: tuple[int, ...]  # kernel columns v in buffer order (grouped by phase)
-    groups: tuple[tuple[int, int, int, int], ...]  # (phase, count, first offset, offset step)
+    groups: tuple[tuple[int, int, int, int], ...]  # (phase, blocks, first offset, offset step)
+    blocks: tuple[tuple[int, ...], ...]  # kernel columns of each block, -1 past a phase's last
+    fold: int = 1
+    step: int = 1  # offset step between neighbouring taps of one phase
 
     @classmethod
-    def of(cls, spec: ConvSpec) -> ColumnPlan:
-        """Plan the columns of spec's kernel."""
+    def of(cls, spec: ConvSpec, fold: int = 1) -> ColumnPlan:
+        """Plan the columns of spec's kernel, taken `fold` taps per block."""
         kw, sw, dw = spec.kernel_size[1], spec.stride[1], spec.dilation[1]
+        step = dw // math.gcd(dw, sw)
         order: list[int] = []
         groups = []
+        blocks: list[tuple[int, ...]] = []
         for ph in range(sw):
             vs = [v for v in range(kw) if (dw * v) % sw == ph]
             if vs:
-                offs = [(dw * v) // sw for v in vs]
-                groups.append((ph, len(vs), offs[0], offs[1] - offs[0] if len(vs) > 1 else 1))
                 order += vs
-        return cls(tuple(order), tuple(groups))
+                n = -(-len(vs) // fold)
+                groups.append((ph, n, (dw * vs[0]) // sw, fold * step))
+                padded = vs + [-1] * (n * fold - len(vs))
+                blocks += [tuple(padded[b * fold : (b + 1) * fold]) for b in range(n)]
+        return cls(tuple(order), tuple(groups), tuple(blocks), fold, step)
+
+    @property
+    def extra(self) -> int:
+        """Zero columns padded_phases must add on the right for this plan's zero-weight taps."""
+        return (self.fold - 1) * self.step
+
+    def width(self, w_out: int) -> int:
+        """Columns per row in the buffer: W_out, plus the shifts of a folded plan."""
+        return w_out + self.extra
+
+    def weight_matrix(self, weight: NDArray[np.floating]) -> NDArray[np.floating]:
+        """(fold * J, C * kh * blocks) matrix of weight (J, C, kh, kw) for buffers filled by this plan.
+
+        Row i * J + j holds kernel j's taps at position i of each block (zero past a phase's end).
+        """
+        j, c, kh, _ = weight.shape
+        out = np.zeros((self.fold, j, c, kh, len(self.blocks)), dtype=weight.dtype)
+        for b, vs in enumerate(self.blocks):
+            for i, v in enumerate(vs):
+                if v >= 0:
+                    out[i, :, :, :, b] = weight[:, :, :, v]
+        return out.reshape(self.fold * j, c * kh * len(self.blocks))
+
+    def unfold_weights(self, mat: NDArray[np.floating], cg: int, kh: int, kw: int) -> NDArray[np.floating]:
+        """Inverse of weight_matrix: (fold * J, C * kh * blocks) back to (J, C, kh, kw).
+
+        Entries of zero-weight slots (past a phase's last tap) are dropped.
+        """
+        m = mat.reshape(self.fold, -1, cg, kh, len(self.blocks))
+        out = np.empty((m.shape[1], cg, kh, kw), dtype=mat.dtype)
+        for b, vs in enumerate(self.blocks):
+            for i, v in enumerate(vs):
+                if v >= 0:
+                    out[:, :, :, v] = m[i, :, :, :, b]
+        return out
 
     def fill(
         self, cols: NDArray[np.floating], xq: NDArray[np.floating], spec: ConvSpec, row0: int
     ) -> None:
-        """Copy into cols, shaped (C, kh, kw, rows, W_out) in plan order, the windows of rows row0...
+        """Copy into cols, shaped (C, kh, blocks, rows, width), the windows of rows row0...
 
-        xq is padded_phases(x); cols[c, u, i, r, n] = x_pad[c, s_h*(row0 + r) + d_h*u,
-        s_w*n + d_w*order[i]].
+        xq is padded_phases(x, ..., extra=self.extra); cols[c, u, b, r, n] = x_pad[c,
+        s_h*(row0 + r) + d_h*u, s_w*n + d_w*v] for the first tap v of block b (without a fold,
+        blocks are the columns in `order`).
         """
-        c, kh, _, rows, w_out = cols.shape
+        c, kh, _, rows, width = cols.shape
         sh, dh = spec.stride[0], spec.dilation[0]
         i = 0
         for ph, count, off, step in self.groups:
             base = xq[ph, :, row0 * sh :, off:]
             s0, s1, s2 = base.strides
+            last = (kh - 1) * dh + (rows - 1) * sh, (count - 1) * step + width - 1
+            if last[0] >= base.shape[1] or last[1] >= base.shape[2]:
+                raise RuntimeError("column plan reads outside the padded input")  # a bug, not input
             view = as_strided(
                 base,
-                shape=(c, kh, count, rows, w_out),
+                shape=(c, kh, count, rows, width),
                 strides=(s0, dh * s1, step * s2, sh * s1, s2),
                 writeable=False,
             )
@@ -189,9 +250,11 @@ class ColumnPlan:
             i += count
 
 
-def strips(h_out: int, row_floats: int, budget: int | None = None) -> list[tuple[int, int]]:
-    """Split output rows into [start, stop) strips whose buffer holds about `budget` floats."""
-    rows = max(1, (STRIP_FLOATS if budget is None else budget) // max(1, row_floats))
+def strips(h_out: int, row_floats: int, *, backward: bool = False) -> list[tuple[int, int]]:
+    """Split output rows into [start, stop) strips whose buffers hold about STRIP_FLOATS floats
+    (BACKWARD_STRIP_FLOATS for the backward pass), given the floats one output row needs."""
+    budget = BACKWARD_STRIP_FLOATS if backward else STRIP_FLOATS
+    rows = max(1, budget // max(1, row_floats))
     return [(m, min(m + rows, h_out)) for m in range(0, h_out, rows)]
 
 
@@ -216,29 +279,63 @@ def run_chunks(work: Callable[[list[tuple[int, int]]], None], bands: list[tuple[
         future.result()
 
 
-def _im2col_forward(layer: Layer) -> NDArray[np.floating]:
+# Cost model of the folded forward pass, in multiply-adds per buffer column: a matmul row of
+# M kernels costs max(M, 4) (BLAS runs short matmuls no faster), copying one buffer row 16,
+# and shift-adding one matmul row 20. Fitted to 240 timed layers (C 1-3, J 1-32, kernel 3-9,
+# stride 1-2, one fold each) on the 2-core benchmark machine: the fold it picks was within 4%
+# of the fastest on average, against 23% for never folding.
+_COPY_COST = 16
+_SHIFT_ADD_COST = 20
+
+
+def choose_fold(spec: ConvSpec, cg: int, jg: int, w_out: int) -> int:
+    """The fold (see ColumnPlan) with the lowest modelled cost for this layer's forward pass."""
+    kh = spec.kernel_size[0]
+
+    def cost(fold: int) -> int:
+        plan = ColumnPlan.of(spec, fold)
+        k = cg * kh * len(plan.blocks)
+        per_column = k * max(fold * jg, 4) + _COPY_COST * k + (_SHIFT_ADD_COST * fold * jg if fold > 1 else 0)
+        return per_column * plan.width(w_out)
+
+    longest = max(count for _, count, _, _ in ColumnPlan.of(spec).groups)
+    return min(range(1, longest + 1), key=cost)
+
+
+def _im2col_forward(layer: Layer, fold: int | None = None) -> NDArray[np.floating]:
     x, weight, spec, groups = layer.x, layer.weight, layer.spec, layer.groups
     h_out, w_out = layer.out_hw
     cg, jg = layer.group_sizes
-    kh, kw = spec.kernel_size
-    taps = cg * kh * kw
-    xq = padded_phases(x, spec.padding, spec.stride[1])
-    plan = ColumnPlan.of(spec)
+    kh = spec.kernel_size[0]
+    plan = ColumnPlan.of(spec, choose_fold(spec, cg, jg, w_out) if fold is None else fold)
+    f, width, nb = plan.fold, plan.width(w_out), len(plan.blocks)
+    k = cg * kh * nb  # rows of the buffer
+    xq = padded_phases(x, spec.padding, spec.stride[1], plan.extra)
     y = np.empty((weight.shape[0], h_out, w_out), dtype=x.dtype)
-    w_mat = np.ascontiguousarray(weight[:, :, :, plan.order]).reshape(groups, jg, taps)
-    bands = strips(h_out, taps * w_out)
+    w_mats = [plan.weight_matrix(weight[g * jg : (g + 1) * jg]) for g in range(groups)]
+    z_rows = f * jg if f > 1 else 0
+    bands = strips(h_out, (k + z_rows) * width)
 
     def work(chunk: list[tuple[int, int]]) -> None:
         rows_max = max(b - a for a, b in chunk)
-        buf = np.empty(taps * rows_max * w_out, dtype=x.dtype)
+        buf = np.empty(k * rows_max * width, dtype=x.dtype)
+        zbuf = np.empty(z_rows * rows_max * width, dtype=x.dtype)
         for g in range(groups):
             xg = xq[:, g * cg : (g + 1) * cg]
             for a, b in chunk:
                 rows = b - a
-                cols = buf[: taps * rows * w_out].reshape(cg, kh, kw, rows, w_out)
+                cols = buf[: k * rows * width].reshape(cg, kh, nb, rows, width)
                 plan.fill(cols, xg, spec, a)
-                out = y[g * jg : (g + 1) * jg, a:b].reshape(jg, rows * w_out)
-                np.matmul(w_mat[g], cols.reshape(taps, rows * w_out), out=out)
+                out = y[g * jg : (g + 1) * jg, a:b]
+                if f == 1:
+                    np.matmul(w_mats[g], cols.reshape(k, rows * width), out=out.reshape(jg, -1))
+                    continue
+                z = zbuf[: z_rows * rows * width].reshape(f, jg, rows, width)
+                np.matmul(w_mats[g], cols.reshape(k, rows * width), out=z.reshape(z_rows, -1))
+                step = plan.step
+                np.add(z[0, :, :, :w_out], z[1, :, :, step : step + w_out], out=out)
+                for i in range(2, f):
+                    out += z[i, :, :, i * step : i * step + w_out]
 
     run_chunks(work, bands)
     return y
@@ -354,10 +451,3 @@ def conv2d_decimated(
     rows = np.arange(0, full.shape[1], s[0])
     cols = np.arange(0, full.shape[2], s[1])
     return Decimation(full, full[:, :: s[0], :: s[1]], rows, cols)
-
-
-def backward_strips(layer: Layer) -> list[tuple[int, int]]:
-    """Output-row strips sized for the backward pass's im2col buffers of this layer."""
-    cg, _ = layer.group_sizes
-    kh, kw = layer.spec.kernel_size
-    return strips(layer.out_hw[0], cg * kh * kw * layer.out_hw[1], BACKWARD_STRIP_FLOATS)

@@ -21,21 +21,16 @@ from .conv import (
     _float_array,
     activate,
     activation_grad,
-    backward_strips,
+    choose_fold,
     pad,
     padded_phases,
     prepare,
     run_chunks,
+    strips,
 )
 from .spec import ConvSpec, IntOrPair, PaddingArg, as_pair, check_groups
 
 LOSSES = ("sum", "mse")
-
-
-def _tap_column(v: int, spec: ConvSpec) -> tuple[int, int]:
-    """(phase, offset) of kernel column v: padded column d_w*v = s_w*offset + phase."""
-    off, ph = divmod(spec.dilation[1] * v, spec.stride[1])
-    return ph, off
 
 
 def _check_grad_out(grad_out: ArrayLike, layer: Layer) -> NDArray[np.floating]:
@@ -72,22 +67,38 @@ def conv2d_backward(
     """
     layer = prepare(x, weight, stride, padding, dilation, groups)
     go = _check_grad_out(grad_out, layer)
+    return _backward(layer, go)
+
+
+def _backward(
+    layer: Layer, go: NDArray[np.floating], fold: int | None = None
+) -> tuple[NDArray[np.floating], NDArray[np.floating], NDArray[np.floating]]:
+    """conv2d_backward on checked arguments; `fold` overrides the ColumnPlan's fold (tests).
+
+    The forward pass computes y = sum_i shift_i(Z_i) with Z = W' @ B (ColumnPlan), so the
+    backward builds dZ_i = shift_i^T(grad_out), then dW' = dZ @ B^T and dB = W'^T @ dZ, and
+    scatter-adds each row of dB onto the padded input columns it was copied from.
+    """
     spec = layer.spec
     cg, jg = layer.group_sizes
     kh, kw = spec.kernel_size
     (sh, sw), dh = spec.stride, spec.dilation[0]
     h_out, w_out = layer.out_hw
-    taps = cg * kh * kw
+    plan = ColumnPlan.of(spec, choose_fold(spec, cg, jg, w_out) if fold is None else fold)
+    f, width, nb, step = plan.fold, plan.width(w_out), len(plan.blocks), plan.step
+    k = cg * kh * nb  # rows of the im2col buffer
     # dL/dx_pad is gathered with its columns split by phase (column mod s_w), shape (s_w, C, Hp, Wq),
-    # so each tap's scatter-add writes with unit stride.
-    xq = padded_phases(layer.x, spec.padding, sw)  # (s_w, C, Hp, Wq)
+    # so each block's scatter-add writes with unit stride.
+    xq = padded_phases(layer.x, spec.padding, sw, plan.extra)
     dtype = xq.dtype
-    plan = ColumnPlan.of(spec)
-    w_mat = np.ascontiguousarray(layer.weight[:, :, :, plan.order]).reshape(layer.groups, jg, taps)
+    w_mats = [plan.weight_matrix(layer.weight[g * jg : (g + 1) * jg]) for g in range(layer.groups)]
+    # Padded column (within its phase) where each block's first tap starts reading.
+    starts = [off + b * bstep for _, count, off, bstep in plan.groups for b in range(count)]
+    phases = [ph for ph, count, _, _ in plan.groups for _ in range(count)]
     eff_h = spec.effective_kernel[0]
-    bands = backward_strips(layer)
+    bands = strips(h_out, (k + f * jg if f > 1 else k) * width, backward=True)
     grad_xq = np.zeros_like(xq)
-    grad_w = np.zeros((layer.groups, jg, taps), dtype=dtype)  # columns in plan order
+    grad_w = np.zeros((layer.groups, f * jg, k), dtype=dtype)
     parts: list[tuple[int, NDArray[np.floating], NDArray[np.floating]]] = []
 
     def work(chunk: list[tuple[int, int]]) -> None:
@@ -96,22 +107,33 @@ def conv2d_backward(
         local = np.zeros((sw, xq.shape[1], bottom - top, xq.shape[3]), dtype=dtype)
         gw = np.zeros_like(grad_w)
         rows_max = max(b - a for a, b in chunk)
-        buf = np.empty(taps * rows_max * w_out, dtype=dtype)
+        buf = np.empty(k * rows_max * width, dtype=dtype)
+        dz_buf = np.zeros(f * jg * rows_max * width if f > 1 else 0, dtype=dtype)
         for g in range(layer.groups):
             xg = xq[:, g * cg : (g + 1) * cg]
             for a, b in chunk:
                 rows = b - a
-                cols = buf[: taps * rows * w_out].reshape(taps, rows * w_out)
-                plan.fill(cols.reshape(cg, kh, kw, rows, w_out), xg, spec, a)
-                gos = go[g * jg : (g + 1) * jg, a:b].reshape(jg, rows * w_out)
-                gw[g] += gos @ cols.T
-                dcols = (w_mat[g].T @ gos).reshape(cg, kh, kw, rows, w_out)
+                cols = buf[: k * rows * width].reshape(k, rows * width)
+                plan.fill(cols.reshape(cg, kh, nb, rows, width), xg, spec, a)
+                gos = go[g * jg : (g + 1) * jg, a:b]
+                if f == 1:
+                    dz = gos.reshape(jg, rows * w_out)
+                else:
+                    # dZ_i[j, r, n + i*step] = grad_out[j, r, n]; zero where no output reads it.
+                    dz4 = dz_buf[: f * jg * rows * width].reshape(f, jg, rows, width)
+                    for i in range(f):
+                        lo = i * step
+                        dz4[i, :, :, :lo] = 0
+                        dz4[i, :, :, lo : lo + w_out] = gos
+                        dz4[i, :, :, lo + w_out :] = 0
+                    dz = dz4.reshape(f * jg, rows * width)
+                gw[g] += dz @ cols.T
+                dcols = (w_mats[g].T @ dz).reshape(cg, kh, nb, rows, width)
                 r0 = a * sh - top
-                for i, v in enumerate(plan.order):
-                    ph, off = _tap_column(v, spec)
-                    target = local[ph, g * cg : (g + 1) * cg, :, off : off + w_out]
+                for blk, (ph, start) in enumerate(zip(phases, starts, strict=True)):
+                    target = local[ph, g * cg : (g + 1) * cg, :, start : start + width]
                     for u in range(kh):
-                        target[:, r0 + dh * u : r0 + dh * u + sh * (rows - 1) + 1 : sh] += dcols[:, u, i]
+                        target[:, r0 + dh * u : r0 + dh * u + sh * (rows - 1) + 1 : sh] += dcols[:, u, blk]
         parts.append((top, local, gw))
 
     # Chunks are contiguous, so each thread's buffer covers only its own rows (plus the halo).
@@ -127,9 +149,7 @@ def conv2d_backward(
         grad_xp[:, :, phase::sw] = grad_xq[phase, :, :, :n]
     grad_x = grad_xp[:, ph : ph + h, pw : pw + w].copy()
     grad_b = go.sum(axis=(1, 2))
-    grad_w_plan = grad_w.reshape(layer.weight.shape)
-    grad_w_out = np.empty_like(grad_w_plan)
-    grad_w_out[:, :, :, plan.order] = grad_w_plan
+    grad_w_out = np.concatenate([plan.unfold_weights(m, cg, kh, kw) for m in grad_w])
     return grad_x, grad_w_out, grad_b
 
 

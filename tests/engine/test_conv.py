@@ -87,6 +87,33 @@ def test_multi_strip_and_threaded_forward(monkeypatch: pytest.MonkeyPatch, case:
                                atol=1e-10)
 
 
+@pytest.mark.parametrize("strip_floats", [50, conv_module.STRIP_FLOATS])
+@pytest.mark.parametrize("case", CASES[::3] + TAPS_CASES, ids=case_id)
+def test_every_column_fold_matches_reference(monkeypatch: pytest.MonkeyPatch, case: Case,
+                                             strip_floats: int) -> None:
+    # The forward pass may fold kernel columns into the matmul (ColumnPlan); every fold, up to
+    # more than a phase holds (zero-weight taps read the extra padding), gives the same layer.
+    monkeypatch.setattr(conv_module, "STRIP_FLOATS", strip_floats)
+    x, wt, b = case.arrays(seed=5)
+    ref = conv2d_ref(x, wt, None, **case.kwargs())  # type: ignore[arg-type]
+    layer = conv_module.prepare(x, wt, **case.kwargs())  # type: ignore[arg-type]
+    for fold in range(1, case.kernel[1] + 2):
+        y = conv_module._im2col_forward(layer, fold)
+        np.testing.assert_allclose(y, ref, rtol=1e-10, atol=1e-10, err_msg=f"fold {fold}")
+
+
+def test_folded_plan_weight_matrix_places_each_tap_once() -> None:
+    spec = engine.ConvSpec.make((2, 7), 2, 3, 1)
+    plan = conv_module.ColumnPlan.of(spec, 4)
+    # Phase 0 holds columns 0, 2, 4, 6 (one block), phase 1 holds 1, 3, 5 and an empty slot.
+    assert plan.blocks == ((0, 2, 4, 6), (1, 3, 5, -1))
+    assert plan.step == 1 and plan.extra == 3 and plan.width(10) == 13
+    wt = np.arange(1, 1 + 3 * 2 * 2 * 7, dtype=np.float64).reshape(3, 2, 2, 7)
+    m = plan.weight_matrix(wt).reshape(4, 3, 2, 2, 2)  # (i, j, c, u, block)
+    assert sorted(m[m != 0].tolist()) == sorted(wt.ravel().tolist())
+    assert m[1, 2, 1, 0, 0] == wt[2, 1, 0, 2] and m[3, :, :, :, 1].max() == 0
+
+
 def test_identity_kernel_copies_the_input(rng: np.random.Generator) -> None:
     x = rng.standard_normal((1, 7, 6))
     wt = np.zeros((1, 1, 3, 5))

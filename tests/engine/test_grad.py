@@ -9,6 +9,7 @@ from cases import Case, case_id, random_cases
 from reference import conv2d_ref, pad_ref
 
 import engine.conv as conv_module
+import engine.grad as grad_module
 from engine import (
     ACTIVATIONS,
     conv2d,
@@ -109,6 +110,23 @@ def test_backward_matches_loops_with_any_strip_size(monkeypatch: pytest.MonkeyPa
     got = conv2d_backward(x, wt, go, **case.kwargs())  # type: ignore[arg-type]
     for a, b in zip(got, _backward_ref(x, wt, go, case), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("strip_floats", [50, 1 << 20])
+@pytest.mark.parametrize("case", GRAD_CASES, ids=case_id)
+def test_backward_with_every_column_fold_matches_loops(monkeypatch: pytest.MonkeyPatch, case: Case,
+                                                       strip_floats: int) -> None:
+    # The backward pass follows the forward's ColumnPlan fold (shifted copies of grad_out);
+    # every fold, up to more taps than a phase holds, gives the same three gradients.
+    monkeypatch.setattr(conv_module, "BACKWARD_STRIP_FLOATS", strip_floats)
+    x, wt, _ = case.arrays(seed=14)
+    go = np.random.default_rng(15).standard_normal((case.j, *case.out_hw))
+    expected = _backward_ref(x, wt, go, case)
+    layer = conv_module.prepare(x, wt, **case.kwargs())  # type: ignore[arg-type]
+    for fold in range(1, case.kernel[1] + 2):
+        got = grad_module._backward(layer, go, fold)
+        for a, b in zip(got, expected, strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10, err_msg=f"fold {fold}")
 
 
 def test_backward_float32(rng: np.random.Generator) -> None:
