@@ -34,6 +34,7 @@ from engine import (
     activate,
     conv2d,
     conv2d_backward,
+    conv_layer,
     coverage,
     dense_matrix,
     loss_grad,
@@ -368,8 +369,8 @@ class Output:
     y: NDArray[np.float32]  # (J, H_out, W_out)
     mins: NDArray[np.float32]  # (J,)
     maxs: NDArray[np.float32]
-    means: NDArray[np.float32]
-    seconds: float  # time conv2d + σ took when it was computed
+    means: NDArray[np.float64]
+    seconds: float  # time the engine (conv, bias, σ and statistics) took when it was computed
 
 
 def layer_output(layer: Layer, outputs: OutputCache) -> tuple[Output, bool]:
@@ -381,13 +382,10 @@ def layer_output(layer: Layer, outputs: OutputCache) -> tuple[Output, bool]:
         computed = True
         x = layer.x
         t0 = time.perf_counter()
-        z = conv2d(x, layer.weight.astype(np.float32), layer.bias.astype(np.float32), **layer.conv_kwargs())
-        y = np.asarray(activate(z, layer.activation), dtype=np.float32)
-        seconds = time.perf_counter() - t0
-        flat = y.reshape(y.shape[0], -1)
-        # float32 sums are pairwise in NumPy: accurate to ~1e-7 relative, 3x faster than float64.
-        return Output(y, flat.min(axis=1), flat.max(axis=1), flat.sum(axis=1) / np.float32(flat.shape[1]),
-                      seconds)
+        # σ, the bias and each map's statistics are applied strip by strip inside the engine.
+        maps = conv_layer(x, layer.weight.astype(np.float32), layer.bias.astype(np.float32),
+                          **layer.conv_kwargs(), activation=layer.activation)
+        return Output(maps.y, maps.minimum, maps.maximum, maps.mean, time.perf_counter() - t0)
 
     return outputs.get_or_compute(("output", *layer.key), compute), computed
 

@@ -4,7 +4,16 @@ Images are (C, H, W), weights (J, C/groups, kh, kw), biases (J,), outputs (J, H_
 with PyTorch's conventions (cross-correlation, symmetric zero padding).
 """
 
-from .conv import ACTIVATIONS, Decimation, activate, activation_grad, conv2d, conv2d_decimated
+from .conv import (
+    ACTIVATIONS,
+    Decimation,
+    FeatureMaps,
+    activate,
+    activation_grad,
+    conv2d,
+    conv2d_decimated,
+    conv_layer,
+)
 from .grad import LOSSES, conv2d_backward, loss_grad, weight_grad_contributions
 from .kernels import MAX_KERNEL_SIZE, PRESETS, Preset, preset
 from .receptive import ReceptiveField, StackEntry, receptive_field, receptive_field_stack
@@ -30,6 +39,7 @@ __all__ = [
     "ConvSpec",
     "Decimation",
     "DenseMatrix",
+    "FeatureMaps",
     "ParameterCounts",
     "Preset",
     "ReceptiveField",
@@ -40,6 +50,7 @@ __all__ = [
     "conv2d",
     "conv2d_backward",
     "conv2d_decimated",
+    "conv_layer",
     "coverage",
     "dense_matrix",
     "loss_grad",

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import ctypes
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import cache
 
 _MAPS = "/proc/self/maps"
@@ -42,3 +43,17 @@ def single_threaded_blas() -> bool:
         return False
     fn(1)
     return True
+
+
+@contextmanager
+def blas_threads_here(n: int) -> Iterator[None]:
+    """BLAS calls from the current thread use n threads inside the block; restored after it."""
+    fn = _set_local()
+    if fn is None:
+        yield
+        return
+    previous = fn(n)
+    try:
+        yield
+    finally:
+        fn(previous)

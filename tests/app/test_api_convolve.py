@@ -11,7 +11,7 @@ from apphelp import encode, gray
 from fastapi.testclient import TestClient
 
 import app.api
-from engine import activate, conv2d, output_shape, preset
+from engine import FeatureMaps, activate, conv2d, conv_layer, output_shape, preset
 
 
 def _convolve(client: TestClient, **params: object) -> dict:
@@ -124,11 +124,11 @@ def test_conv_computed_once_for_json_and_pngs(client: TestClient, image_id: str,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     calls = []
 
-    def counting(*args: object, **kwargs: object) -> np.ndarray:
+    def counting(*args: object, **kwargs: object) -> FeatureMaps:
         calls.append(1)
-        return conv2d(*args, **kwargs)  # type: ignore[arg-type]
+        return conv_layer(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(app.api, "conv2d", counting)
+    monkeypatch.setattr(app.api, "conv_layer", counting)
     body = _convolve(client, image_id=image_id, kernels="sobel_x,sobel_y,box")
     for m in body["maps"]:
         assert client.get(m["png"]).status_code == 200

@@ -433,3 +433,41 @@ def test_x_complex() -> None:
 def test_weight_strings() -> None:
     with pytest.raises(TypeError, match="`weight`"):
         conv2d(X, np.full((3, 2, 3, 2), "a"))
+
+
+# ---------------------------------------------------------------- conv_layer (fused σ and statistics)
+
+
+@pytest.mark.parametrize("activation", ["none", "relu", "sigmoid", "tanh"])
+@pytest.mark.parametrize("strip_floats", [40, conv_module.STRIP_FLOATS])
+@pytest.mark.parametrize("case", CASES[2:240:40] + TAPS_CASES[3:], ids=case_id)
+def test_conv_layer_matches_activate_of_reference(monkeypatch: pytest.MonkeyPatch, case: Case,
+                                                   strip_floats: int, activation: str) -> None:
+    # Small strips split the statistics over many pieces and both threads.
+    monkeypatch.setattr(conv_module, "STRIP_FLOATS", strip_floats)
+    x, wt, b = case.arrays(seed=21)
+    x = 40 * x  # large pre-activations: sigmoid must neither overflow nor lose its tails
+    expected = activate(conv2d_ref(x, wt, b, **case.kwargs()), activation)  # type: ignore[arg-type]
+    got = engine.conv_layer(x, wt, b, **case.kwargs(), activation=activation)  # type: ignore[arg-type]
+    np.testing.assert_allclose(got.y, expected, rtol=1e-10, atol=1e-12)
+    flat = expected.reshape(case.j, -1)
+    np.testing.assert_allclose(got.minimum, flat.min(axis=1), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(got.maximum, flat.max(axis=1), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(got.mean, flat.mean(axis=1), rtol=1e-10, atol=1e-12)
+
+
+def test_conv_layer_float32_statistics_and_no_bias(rng: np.random.Generator) -> None:
+    x = rng.standard_normal((3, 70, 90)).astype(np.float32)
+    wt = rng.standard_normal((5, 3, 3, 3)).astype(np.float32)
+    got = engine.conv_layer(x, wt, stride=2, padding=1, activation="relu")
+    expected = np.maximum(conv2d(x, wt, stride=2, padding=1), 0)
+    assert got.y.dtype == np.float32
+    np.testing.assert_array_equal(got.y, expected)
+    np.testing.assert_array_equal(got.minimum, expected.min(axis=(1, 2)))
+    np.testing.assert_array_equal(got.maximum, expected.max(axis=(1, 2)))
+    np.testing.assert_allclose(got.mean, expected.astype(np.float64).mean(axis=(1, 2)), rtol=1e-6)
+
+
+def test_conv_layer_rejects_unknown_activation(rng: np.random.Generator) -> None:
+    with pytest.raises(ValueError, match="`activation` must be one of none, relu, sigmoid, tanh"):
+        engine.conv_layer(np.ones((1, 4, 4)), np.ones((1, 1, 3, 3)), activation="gelu")
