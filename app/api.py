@@ -248,9 +248,17 @@ class Layer:
         return {"stride": self.spec.stride, "padding": self.spec.padding,
                 "dilation": self.spec.dilation, "groups": self.groups}
 
+    @cached_property
+    def _query_string(self) -> str:
+        return urlencode(self.query)
+
     def url(self, path: str, **extra: object) -> str:
-        """GET URL of an endpoint for this image and layer."""
-        return f"/api/{path}?" + urlencode({**self.query, **{k: str(v) for k, v in extra.items()}})
+        """GET URL of an endpoint for this image and layer; `extra` adds parameters the layer has not."""
+        clash = self.query.keys() & extra.keys()
+        if clash:
+            raise ValueError(f"url(): {sorted(clash)} are layer parameters")  # a bug in a caller
+        more = urlencode({k: str(v) for k, v in extra.items()})
+        return f"/api/{path}?{self._query_string}" + (f"&{more}" if more else "")
 
 
 def load_image(params: schemas.LayerParams, uploads: Uploads, settings: Settings,
