@@ -248,6 +248,7 @@ def _render(
         "presets": list(PRESETS.values()),
         "preset_names": set(PRESETS),
         "max_kernels": _settings(request).max_kernels,
+        "max_values": _settings(request).max_values,
         "selected": selected,
         "activations": ACTIVATIONS,
         "result": result,

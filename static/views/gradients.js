@@ -6,8 +6,11 @@ import { formatInt, formatNumber } from '../convmath.js';
 import { clear, colourBar, el, kernelTable, sizeCanvas } from '../dom.js';
 
 const ACCENT = '#e4572e';
-/** The API lists contributions up to this many positions (CONVLENS_MAX_VALUES). */
-const VALUES_LIMIT = 65536;
+/** The API lists contributions up to this many positions (CONVLENS_MAX_VALUES, from the page). */
+function valuesLimit() {
+  const n = Number(document.getElementById('workspace')?.dataset.maxValues);
+  return Number.isFinite(n) && n > 0 ? n : 65536;
+}
 
 /** Digits as Unicode subscripts: 12 → "₁₂". */
 function subscript(n) {
@@ -191,7 +194,7 @@ export class GradientsView {
     this.grid.append(kernelTable(layer.maps[w[0]].weights[0], null, { selected: [w[2], w[3]] }),
       el('p', { className: 'muted', text: 'Click a weight (channel 0).' }));
     const [, ho, wo] = layer.output_shape;
-    const small = ho * wo <= VALUES_LIMIT;
+    const small = ho * wo <= valuesLimit();
     let data;
     let listed = null;
     try {
@@ -234,7 +237,7 @@ export class GradientsView {
     if (this.values) {
       this.renderRunningSum(this.values, wo, data.grad_w_at_weight, data.contributions.values
         ? 'Values listed by /api/gradient.'
-        : `The output is too large for /api/gradient to list (over ${formatInt(VALUES_LIMIT)} positions), so the page read the ${formatInt(n)} input values the taps see from /api/convolve (format=npy, a one-hot kernel${layer.layer.activation === 'none' ? '' : `, times σ′ from the layer's output`}).`);
+        : `The output is too large for /api/gradient to list (over ${formatInt(valuesLimit())} positions), so the page read the ${formatInt(n)} input values the taps see from /api/convolve (format=npy, a one-hot kernel${layer.layer.activation === 'none' ? '' : `, times σ′ from the layer's output`}).`);
     }
     clear(this.untied);
     this.untied.append(

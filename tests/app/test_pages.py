@@ -116,3 +116,14 @@ def test_describe_lines_shortens_regular_runs() -> None:
         "rows 1, 3, 5, …, 319 (every 2nd row, 160 in all)"
     assert describe_lines([(3, 4)], "column") == "column 3"
     assert describe_lines([(0, 2), (5, 6)], "row") == "rows 0–1, 5"
+
+
+def test_the_page_learns_the_values_limit_from_the_settings() -> None:
+    # The Gradients tab lists contributions only up to CONVLENS_MAX_VALUES; it reads the limit
+    # from the page, not from a constant of its own.
+    from app.main import create_app
+    from app.settings import Settings
+
+    html = TestClient(create_app(Settings(max_values=100))).get("/").text
+    assert 'data-max-values="100"' in html
+    assert 'data-max-values="65536"' in TestClient(create_app()).get("/").text
