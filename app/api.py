@@ -404,6 +404,15 @@ def server_timing(start: float, out: Output, computed: bool) -> dict[str, str]:
     return {"Server-Timing": f"{engine}, total;dur={(time.perf_counter() - start) * 1000:.1f}"}
 
 
+def npy_response(array: NDArray[np.floating], filename: str, headers: Mapping[str, str] | None = None
+                 ) -> Response:
+    """An array as a .npy download."""
+    buf = io.BytesIO()
+    np.save(buf, array)
+    return Response(buf.getvalue(), media_type="application/octet-stream",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"', **(headers or {})})
+
+
 def cached_png(outputs: OutputCache, key: tuple[object, ...], draw: Callable[[], tuple[bytes, dict[str, str]]]
                ) -> Response:
     """A PNG response, encoded once per key."""
@@ -463,11 +472,7 @@ def _convolve(params: schemas.ConvolveParams, uploads: Uploads, request: Request
     layer = build_layer(params, uploads, request)
     out, computed = layer_output(layer, outputs)
     if params.format == "npy":
-        buf = io.BytesIO()
-        np.save(buf, out.y)
-        return Response(buf.getvalue(), media_type="application/octet-stream",
-                        headers={"Content-Disposition": 'attachment; filename="feature_maps.npy"',
-                                 **server_timing(start, out, computed)})
+        return npy_response(out.y, "feature_maps.npy", server_timing(start, out, computed))
     j, h_out, w_out = out.y.shape
     if params.values and h_out * w_out > settings.max_values:
         raise ParamError("values", f"`values`: {h_out}x{w_out} = {h_out * w_out:,} values per map is over "
@@ -679,6 +684,8 @@ def _gradient(params: schemas.GradientParams, uploads: Uploads, request: Request
             data, c = images.map_png(contrib, params.scale)
             return data, _range_headers(float(contrib.min()), float(contrib.max()), c)
         return cached_png(outputs, (*key, params.scale), draw)
+    if params.format == "npy":
+        return npy_response(contrib.astype(np.float32, copy=False), "contributions.npy")
     if params.values and contrib.size > settings.max_values:
         raise ParamError("values", f"`values`: {contrib.size:,} contributions is over the limit of "
                          f"{settings.max_values:,} (CONVLENS_MAX_VALUES)")
@@ -694,6 +701,7 @@ def _gradient(params: schemas.GradientParams, uploads: Uploads, request: Request
         contributions=schemas.ContributionsOut(
             min=float(contrib.min()), max=float(contrib.max()), sum=float(contrib.sum(dtype=np.float64)),
             shape=list(contrib.shape), png=layer.url("gradient.png", **extra),
+            npy=layer.url("gradient", **extra, format="npy"),
             values=_floats(contrib) if params.values else None,
         ),
     )
@@ -771,7 +779,8 @@ _register("dense-matrix", schemas.DenseMatrixParams, _png(_dense, False), schema
 _register("dense-matrix.png", schemas.DenseMatrixParams, _png(_dense, True), None,
           "The dense matrix, each shared weight in its own colour, zeros white")
 _register("gradient", schemas.GradientParams, _png(_gradient, False), schemas.GradientResponse,
-          "Gradient of a loss w.r.t. each shared weight, and one weight's per-position contributions")
+          "Gradient of a loss w.r.t. each shared weight, and one weight's per-position contributions; "
+          "format=npy gives the (H_out, W_out) float32 map of them")
 _register("gradient.png", schemas.GradientParams, _png(_gradient, True), None,
           "The per-position contributions to one weight's gradient (diverging colormap)")
 

@@ -132,6 +132,10 @@ class GradientParams(LayerParams):
     )
     values: bool = Field(False, description="add the raw contribution values (small outputs)",
                          examples=[False])
+    format: Literal["json", "npy"] = Field(
+        "json", examples=["json"],
+        description="npy: the whole (H_out, W_out) float32 map of contributions as a .npy file",
+    )
     scale: int = Field(1, ge=1, le=16, description="zoom of the PNG", examples=[1])
 
 
@@ -331,6 +335,7 @@ class ContributionsOut(BaseModel):
     sum: float = Field(description="equals grad_w_at_weight up to rounding")
     shape: list[int]
     png: str
+    npy: str = Field(description="URL of the whole map as a .npy file (any size)")
     values: list | None = None
 
 

@@ -88,38 +88,15 @@ export class GradientsView {
   }
 
   /**
-   * Every contribution of weight (j, c, u, v) when the API does not list them (large outputs):
-   * the input value each tap reads, from a one-hot kernel at (c, u, v) with the layer's stride,
-   * padding and dilation (format=npy), times ∂L/∂z = σ'(z) read off the layer's own output.
-   * @returns {Promise<{values: Float64Array, ho: number, wo: number}>}
+   * Every contribution of weight (j, c, u, v) when the JSON does not list them (large outputs):
+   * the whole (H_out, W_out) map as .npy from /api/gradient (format=npy). Asked after the JSON,
+   * so the server answers it from the gradient it has just cached.
+   * @returns {Promise<{values: Float32Array, ho: number, wo: number}>}
    */
   async fetchContributions(ctx, w, signal) {
-    const { layer } = ctx;
-    const [c, kh, kw] = [layer.input_shape[0], ...layer.layer.kernel_size];
-    const [j, wc, u, v] = w;
-    const groups = layer.layer.groups || 1;
-    const perGroup = layer.maps.length / groups;
-    const channel = Math.floor(j / perGroup) * (c / groups) + wc;
-    const onehot = [Array.from({ length: c }, (_, ci) => Array.from({ length: kh }, (_, a) => Array.from({ length: kw }, (_, b) => (ci === channel && a === u && b === v ? 1 : 0))))];
-    const geometry = {
-      kernels: null, weights: JSON.stringify(onehot), groups: '1', bias: '0', activation: 'none',
-      padding: layer.layer.padding.join(','), format: 'npy', values: null,
-    };
-    const x = parseNpy(await ctx.callApi('/api/convolve', geometry, signal, true));
-    const [, ho, wo] = x.shape;
-    const values = new Float64Array(ho * wo);
-    const act = layer.layer.activation;
-    let y = null;
-    if (act !== 'none') {
-      const all = parseNpy(await ctx.callApi('/api/convolve', { format: 'npy', values: null }, signal, true));
-      y = all.data.subarray(j * ho * wo, (j + 1) * ho * wo);
-    }
-    for (let i = 0; i < ho * wo; i++) {
-      let g = 1;
-      if (y) g = act === 'relu' ? (y[i] > 0 ? 1 : 0) : act === 'sigmoid' ? y[i] * (1 - y[i]) : 1 - y[i] * y[i];
-      values[i] = Math.fround(g * x.data[i]);
-    }
-    return { values, ho, wo };
+    const map = parseNpy(await ctx.callApi('/api/gradient', { weight: w.join(','), loss: 'sum', format: 'npy', values: null }, signal, true));
+    const [ho, wo] = map.shape;
+    return { values: map.data, ho, wo };
   }
 
   /**
@@ -198,10 +175,10 @@ export class GradientsView {
     let data;
     let listed = null;
     try {
-      [data, listed] = await this.channel.run((signal) => Promise.all([
-        ctx.callApi('/api/gradient', { weight: w.join(','), loss: 'sum', values: small ? 'true' : 'false' }, signal),
-        small ? Promise.resolve(null) : this.fetchContributions(ctx, w, signal),
-      ]));
+      [data, listed] = await this.channel.run(async (signal) => {
+        const json = await ctx.callApi('/api/gradient', { weight: w.join(','), loss: 'sum', values: small ? 'true' : 'false' }, signal);
+        return [json, small ? null : await this.fetchContributions(ctx, w, signal)];
+      });
     } catch (err) {
       if (!(err instanceof Stale)) ctx.showError(err);
       return;
@@ -237,7 +214,7 @@ export class GradientsView {
     if (this.values) {
       this.renderRunningSum(this.values, wo, data.grad_w_at_weight, data.contributions.values
         ? 'Values listed by /api/gradient.'
-        : `The output is too large for /api/gradient to list (over ${formatInt(valuesLimit())} positions), so the page read the ${formatInt(n)} input values the taps see from /api/convolve (format=npy, a one-hot kernel${layer.layer.activation === 'none' ? '' : `, times σ′ from the layer's output`}).`);
+        : `The output is too large for the JSON of /api/gradient to list (over ${formatInt(valuesLimit())} positions), so the page read all ${formatInt(n)} as .npy (format=npy).`);
     }
     clear(this.untied);
     this.untied.append(

@@ -84,3 +84,31 @@ def test_weight_index_out_of_range_is_422(client: TestClient, image_id: str) -> 
 def test_weight_index_malformed_is_422(client: TestClient, image_id: str) -> None:
     r = client.post("/api/gradient", json={"image_id": image_id, "weight": "0,0,1"})
     assert r.status_code == 422 and r.json()["field"] == "weight"
+
+
+def test_npy_format_is_the_whole_contributions_map(client: TestClient, image_id: str,
+                                                   pixels: np.ndarray) -> None:
+    layer = {"image_id": image_id, "kernels": "sobel_x", "padding": 1, "weight": "0,0,1,2"}
+    r = client.post("/api/gradient", json={**layer, "format": "npy"})
+    assert r.status_code == 200 and r.headers["content-type"] == "application/octet-stream"
+    assert 'filename="contributions.npy"' in r.headers["content-disposition"]
+    got = np.load(io.BytesIO(r.content))
+    assert got.dtype == np.float32 and got.shape == (12, 16)
+    # loss = sum: each contribution is the input pixel that tap (1, 2) reads at that position.
+    np.testing.assert_allclose(got, np.pad(gray(pixels)[0], 1)[1:13, 2:18], rtol=1e-6)
+    body = client.post("/api/gradient", json=layer).json()
+    assert float(got.sum(dtype=np.float64)) == pytest.approx(body["grad_w_at_weight"], rel=1e-5)
+    # The JSON links the same file, for any size (values=true stops at CONVLENS_MAX_VALUES).
+    again = client.get(body["contributions"]["npy"])
+    assert again.status_code == 200
+    np.testing.assert_array_equal(np.load(io.BytesIO(again.content)), got)
+
+
+def test_npy_format_for_an_mse_loss_links_its_target(client: TestClient, image_id: str) -> None:
+    layer = {"image_id": image_id, "kernels": "box", "loss": "mse", "target_kernels": "sobel_x",
+             "weight": "0,0,1,1"}
+    body = client.post("/api/gradient", json=layer).json()
+    got = np.load(io.BytesIO(client.get(body["contributions"]["npy"]).content))
+    assert "target_kernels=sobel_x" in body["contributions"]["npy"]
+    assert float(got.sum(dtype=np.float64)) == pytest.approx(body["grad_w_at_weight"], rel=1e-4)
+    assert float(got.min()) == pytest.approx(body["contributions"]["min"])

@@ -113,3 +113,5 @@ def test_readme_curl_examples_run(server: str, tmp_path: Path) -> None:
     kinds = {tuple(sorted(o)) for o in outputs if isinstance(o, dict)}
     assert len(kinds) >= 8  # upload, convolve, receptive field, usage, dense, gradient, presets, error
     assert np.load(tmp_path / "maps.npy").shape[0] == 2
+    gradient = next(o for o in outputs if isinstance(o, dict) and "grad_w" in o)
+    assert np.load(tmp_path / "contributions.npy").ndim == 2 and gradient["contributions"]["npy"]

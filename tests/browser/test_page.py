@@ -393,8 +393,8 @@ def test_the_gradient_contributions_add_up_to_the_api_update(page, server) -> No
     api = grad_api(server, page, "0,0,2,1")
     assert page.get_attribute("#grad-running", "data-count") == str(12 * 12)
     assert abs(total - api) <= 1e-4 * max(1.0, abs(api))
-    # Large output (320×320 > the API's 65,536 listed values) with an activation: the page
-    # rebuilds the 102,400 contributions from /api/convolve and they still add up.
+    # Large output (320×320 > the 65,536 values the JSON lists) with an activation: the page
+    # reads the 102,400 contributions as .npy from /api/gradient and they still add up.
     extra = {"kernels": "sobel_x,laplacian", "activation": "relu", "padding": "2", "dilation": "2"}
     page.goto("/?" + urllib.parse.urlencode({**extra, "tab": "gradients", "weight": "1,0,0,2"}))
     settle(page)
@@ -404,6 +404,7 @@ def test_the_gradient_contributions_add_up_to_the_api_update(page, server) -> No
     assert page.get_attribute("#grad-running", "data-count") == str(320 * 320)
     assert float(page.get_attribute("#grad-sum", "data-api") or "nan") == api
     assert abs(total - api) <= 1e-4 * max(1.0, abs(api))
+    assert "as .npy (format=npy)" in page.text_content("#grad-running")
     assert "separate updates" in page.text_content("#grad-untied")
     assert page.console.errors == []
 
