@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import urllib.parse
@@ -56,6 +57,48 @@ def test_upload_through_the_file_input(page) -> None:  # type: ignore[no-untyped
     page.set_input_files("#image", str(SAMPLES / "checkerboard.png"))
     settle(page, before)
     assert "1×256×256 input" in page.text_content("#status")
+    assert "image_id=" in page.url and "sample=" not in page.url
+    assert page.console.errors == []
+
+
+def _file_transfer(page, path: Path):  # type: ignore[no-untyped-def]
+    """A DataTransfer in the page holding the file at `path` (as a browser builds on drop or paste)."""
+    data = base64.b64encode(path.read_bytes()).decode()
+    return page.evaluate_handle(
+        """([name, b64]) => {
+            const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+            const dt = new DataTransfer();
+            dt.items.add(new File([bytes], name, { type: 'image/png' }));
+            return dt;
+        }""",
+        [path.name, data],
+    )
+
+
+def test_drop_an_image_on_the_input(page) -> None:  # type: ignore[no-untyped-def]
+    page.goto("/")
+    settle(page)
+    before = rendered(page)
+    dt = _file_transfer(page, SAMPLES / "checkerboard.png")
+    page.dispatch_event("#input-view", "dragover", {"dataTransfer": dt})
+    assert page.is_visible("#drop-hint")
+    page.dispatch_event("#input-view", "drop", {"dataTransfer": dt})
+    settle(page, before)
+    assert page.is_hidden("#drop-hint")
+    assert "1×256×256 input" in page.text_content("#status")
+    assert "image_id=" in page.url and "sample=" not in page.url
+    assert page.console.errors == []
+
+
+def test_paste_an_image_anywhere(page) -> None:  # type: ignore[no-untyped-def]
+    page.goto("/?sample=checkerboard")
+    settle(page)
+    before = rendered(page)
+    dt = _file_transfer(page, SAMPLES / "tiny.png")
+    paste = "(dt) => document.dispatchEvent(new ClipboardEvent('paste', {clipboardData: dt, bubbles: true}))"
+    page.evaluate(paste, dt)
+    settle(page, before)
+    assert "1×12×12 input" in " ".join(page.text_content("#status").split())
     assert "image_id=" in page.url and "sample=" not in page.url
     assert page.console.errors == []
 
