@@ -5,6 +5,18 @@ import { clear, el, mi, mml, mn, mo, mrow, msub } from '../dom.js';
 import { describeLines, formatInt } from '../convmath.js';
 
 /**
+ * A formula as a row of <math> pieces that wraps between pieces on a narrow screen (MathML has
+ * no line breaking of its own in browsers), read as one formula by assistive technology.
+ * @param {string} label the whole formula in words
+ * @param {...Element} pieces mrow contents of each piece
+ * @returns {HTMLElement}
+ */
+function wrapping(label, ...pieces) {
+  return el('div', { className: 'math-wrap', role: 'math', 'aria-label': label },
+    ...pieces.map((p) => { const m = mml('math', p); m.setAttribute('aria-hidden', 'true'); return m; }));
+}
+
+/**
  * One axis of the output-size formula with its numbers, as MathML.
  * @param {any} a an `arithmetic` entry of /api/convolve
  * @returns {Element}
@@ -15,13 +27,13 @@ function axisMath(a) {
     mo('('), mn(a.kernel, 'sym-k'), mo('−'), mn(1), mo(')'), mo('−'), mn(1),
   );
   const frac = mml('mfrac', numer, mn(a.stride, 'sym-s'));
-  const math = mml('math', mrow(
-    msub(mi(a.axis === 'rows' ? 'H' : 'W'), mi('out')), mo('='), mo('⌊'), frac, mo('⌋'), mo('+'), mn(1),
-    mo('='), mo('⌊'), mml('mfrac', mn(a.span), mn(a.stride, 'sym-s')), mo('⌋'), mo('+'), mn(1),
-    mo('='), mn(a.quotient), mo('+'), mn(1), mo('='), mn(a.output),
-  ));
-  math.setAttribute('display', 'block');
-  return math;
+  const name = a.axis === 'rows' ? 'H' : 'W';
+  return wrapping(
+    `${name} out = floor((${a.size} + 2·${a.padding} − ${a.dilation}·(${a.kernel} − 1) − 1) / ${a.stride}) + 1 = floor(${a.span} / ${a.stride}) + 1 = ${a.quotient} + 1 = ${a.output}`,
+    mrow(msub(mi(name), mi('out')), mo('='), mo('⌊'), frac, mo('⌋'), mo('+'), mn(1)),
+    mrow(mo('='), mo('⌊'), mml('mfrac', mn(a.span), mn(a.stride, 'sym-s')), mo('⌋'), mo('+'), mn(1)),
+    mrow(mo('='), mn(a.quotient), mo('+'), mn(1), mo('='), mn(a.output)),
+  );
 }
 
 /**
@@ -37,18 +49,23 @@ function numbersMath(data) {
     mo('−'), mn(p[axis], 'sym-p'),
   );
   const sum = (v, top) => mml('munderover', mo('∑'), mrow(mi(v), mo('='), mn(0)), mn(top, 'sym-k'));
-  const body = mrow(
+  // Two pieces, so a narrow screen breaks the line before x: "y = σ(b + Σ Σ Σ W ·" and "x[…])".
+  const first = mrow(
+    msub(mi('y'), mi('j')), mo('['), mi('m'), mo(','), mi('n'), mo(']'), mo('='),
+    ...(sigma ? [sigma, mo('(')] : []),
     msub(mi('b'), mi('j')), mo('+'),
     mml('munderover', mo('∑'), mrow(mi('c'), mo('='), mn(0)), mn(data.input_shape[0] - 1)),
     sum('u', k[0] - 1), sum('v', k[1] - 1),
     msub(mi('W'), mi('j')), mo('['), mi('c'), mo(','), mi('u'), mo(','), mi('v'), mo(']'), mo('·'),
-    msub(mi('x'), mi('c')), mo('['), index(0, 'm'), mo(','), index(1, 'n'), mo(']'),
   );
-  const rhs = sigma ? mrow(sigma, mo('('), body, mo(')')) : body;
-  const math = mml('math',
-    mrow(msub(mi('y'), mi('j')), mo('['), mi('m'), mo(','), mi('n'), mo(']'), mo('='), rhs));
-  math.setAttribute('display', 'block');
-  return math;
+  const second = mrow(
+    msub(mi('x'), mi('c')), mo('['), index(0, 'm'), mo(','), index(1, 'n'), mo(']'), ...(sigma ? [mo(')')] : []),
+  );
+  const act = sigma ? `${activation}(` : '';
+  const label = `y j of m, n = ${act}b j + sum over c from 0 to ${data.input_shape[0] - 1}, u from 0 to ${k[0] - 1}, `
+    + `v from 0 to ${k[1] - 1} of W j of c, u, v times x c of ${s[0]}·m + ${d[0]}·u − ${p[0]}, `
+    + `${s[1]}·n + ${d[1]}·v − ${p[1]}${sigma ? ')' : ''}`;
+  return wrapping(label, first, second);
 }
 
 /**
@@ -66,10 +83,9 @@ export function renderFormula(data, nodes) {
   nodes.numbers.hidden = false;
   clear(nodes.arithmetic);
   for (const a of data.arithmetic) {
-    const math = axisMath(a);
     nodes.arithmetic.append(el('div', { className: 'axis-card' },
       el('h4', { text: `${a.axis}: n = ${formatInt(a.size)} → ${formatInt(a.output)}` }),
-      math,
+      axisMath(a),
       el('ol', {}, ...a.steps.map((line) => el('li', {
         text: line.includes('never read:') ? `input ${describeLines(a.unused, a.axis === 'rows' ? 'row' : 'column')} never read` : line,
       })))));

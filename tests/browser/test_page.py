@@ -47,7 +47,7 @@ def test_page_loads_without_console_errors_and_sends_csp(page, server) -> None: 
     status = page.text_content("#status")
     assert "1×320×320 input → 2×320×320 output" in status
     assert page.locator("#maps img.fmap").count() == 2
-    assert page.locator("#formula-numbers math").count() == 1
+    assert page.locator("#formula-numbers .math-wrap").count() == 1
 
 
 def test_upload_through_the_file_input(page) -> None:  # type: ignore[no-untyped-def]
@@ -463,3 +463,24 @@ def test_formula_symbols_show_their_place_in_the_picture(page) -> None:  # type:
     assert page.get_attribute("#formula-pic", "data-symbol") == "s"
     assert page.locator(".num-row.hl").get_attribute("data-field") == "stride"
     assert "every 2nd row" in page.text_content("#arithmetic")
+
+
+def test_formulas_wrap_instead_of_scrolling_on_a_phone(page) -> None:  # type: ignore[no-untyped-def]
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto("/?tab=formula&kernels=sobel_x,laplacian&stride=2&padding=1&dilation=2&activation=relu")
+    settle(page)
+    scrolled = page.evaluate("""() => [...document.querySelectorAll('#tab-formula *')]
+        .filter((e) => e.scrollWidth > e.clientWidth + 1 && getComputedStyle(e).overflowX !== 'visible')
+        .map((e) => e.id || e.className || e.tagName)""")
+    assert scrolled == []
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    # The layer's formula breaks before x: its second piece sits below the first.
+    tops = page.evaluate("""() => [...document.querySelectorAll('#formula-numbers .math-wrap > math')]
+        .map((m) => m.getBoundingClientRect().top)""")
+    assert len(tops) == 2 and tops[1] > tops[0] + 5
+    # Wide, the same formula is one line.
+    page.set_viewport_size({"width": 1280, "height": 900})
+    boxes = page.evaluate("""() => [...document.querySelectorAll('#formula-generic > math')]
+        .map((m) => { const r = m.getBoundingClientRect(); return [r.left, r.right]; })""")
+    assert len(boxes) == 2 and boxes[1][0] >= boxes[0][1] - 1
+    assert page.console.errors == []
