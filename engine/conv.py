@@ -25,7 +25,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 from numpy.typing import ArrayLike, NDArray
 
-from ._blas import blas_threads_here, single_threaded_blas
+from ._blas import single_threaded_blas, single_threaded_section
 from .spec import ConvSpec, IntOrPair, PaddingArg, check_groups
 
 ACTIVATIONS = ("none", "relu", "sigmoid", "tanh")
@@ -270,9 +270,8 @@ def _pool() -> ThreadPoolExecutor:
 def run_chunks(work: Callable[[list[tuple[int, int]]], None], bands: list[tuple[int, int]]) -> None:
     """Call work(chunk) on contiguous runs of bands, one run per thread, the caller's included.
 
-    The calling thread takes the first run itself (with BLAS pinned to one thread meanwhile):
-    it is already on a core, while a pool thread woken after idling can start late (measured:
-    after the process had slept, handing every run to the pool made a conv 1.5x slower).
+    The calling thread takes the first run itself, so only the others wait for a pool thread to
+    wake up. BLAS stays on one thread until every run has finished (_blas.py).
     """
     n = max(1, min(_THREADS, len(bands)))
     size = -(-len(bands) // n)
@@ -280,12 +279,12 @@ def run_chunks(work: Callable[[list[tuple[int, int]]], None], bands: list[tuple[
     if len(chunks) == 1:
         work(chunks[0])
         return
-    futures = [_pool().submit(work, chunk) for chunk in chunks[1:]]
-    try:
-        with blas_threads_here(1):
+    with single_threaded_section():
+        futures = [_pool().submit(work, chunk) for chunk in chunks[1:]]
+        try:
             work(chunks[0])
-    finally:
-        wait(futures)
+        finally:
+            wait(futures)
     for future in futures:
         future.result()
 
@@ -471,13 +470,12 @@ def _activate_in_place(a: NDArray[np.floating], activation: str) -> None:
         np.tanh(a, out=a)
     elif activation == "sigmoid":
         # e = exp(-|z|) never overflows; σ(z) = 1 / (1 + e) for z >= 0 and e / (1 + e) below.
-        negative = a < 0
-        np.abs(a, out=a)
-        np.negative(a, out=a)
-        np.exp(a, out=a)
-        r = 1 / (1 + a)
-        np.multiply(a, r, out=a)
-        np.copyto(a, r, where=~negative)
+        # Temporaries, not ufuncs in place on `a`: a strip can be a 1-D view with a large step,
+        # and NumPy 2.4's np.negative(v, out=v) misreads such views (step 4 float32: it
+        # negates neighbours instead).
+        e = np.exp(-np.abs(a))
+        r = 1 / (1 + e)
+        np.copyto(a, np.where(a < 0, e * r, r))
 
 
 def _as_float(y: ArrayLike) -> NDArray[np.floating]:

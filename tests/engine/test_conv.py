@@ -471,3 +471,20 @@ def test_conv_layer_float32_statistics_and_no_bias(rng: np.random.Generator) -> 
 def test_conv_layer_rejects_unknown_activation(rng: np.random.Generator) -> None:
     with pytest.raises(ValueError, match="`activation` must be one of none, relu, sigmoid, tanh"):
         engine.conv_layer(np.ones((1, 4, 4)), np.ones((1, 1, 3, 3)), activation="gelu")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("activation", ["none", "relu", "sigmoid", "tanh"])
+@pytest.mark.parametrize("h", [4, 8])
+def test_conv_layer_on_one_value_per_kernel_strips(monkeypatch: pytest.MonkeyPatch, h: int, activation: str,
+                                                   dtype: type) -> None:
+    # One-row strips of a one-column output are 1-D views with a step of H_out: NumPy 2.4's
+    # in-place np.negative misreads steps of 4 (float32) and 8 (float64), which once broke sigmoid.
+    monkeypatch.setattr(conv_module, "STRIP_FLOATS", 1)
+    x = np.arange(1, h + 1, dtype=dtype).reshape(1, h, 1)
+    wt = np.array([1, -1, 0.5], dtype=dtype).reshape(3, 1, 1, 1)
+    got = engine.conv_layer(x, wt, activation=activation)
+    expected = activate(conv2d_ref(x.astype(np.float64), wt.astype(np.float64)), activation)
+    np.testing.assert_allclose(got.y, expected, rtol=1e-6)
+    np.testing.assert_allclose(got.minimum, expected.min(axis=(1, 2)), rtol=1e-6)
+    np.testing.assert_allclose(got.mean, expected.mean(axis=(1, 2)), rtol=1e-6)
