@@ -430,6 +430,13 @@ def _ctx(request: Request) -> tuple[Settings, OutputCache]:
     return request.app.state.settings, request.app.state.outputs
 
 
+def _json_text(value: object) -> str | None:
+    """A JSON parameter as the text a URL carries: a string (form or query) is that JSON already."""
+    if value is None:
+        return None
+    return value.strip() if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+
+
 def _floats(a: NDArray[np.floating]) -> list:
     return np.asarray(a, dtype=np.float64).tolist()
 
@@ -677,7 +684,7 @@ def _gradient(params: schemas.GradientParams, uploads: Uploads, request: Request
         return value, gw, gb, contrib, grad_z
 
     key = ("grad", *layer.key, params.loss, params.target_kernels,
-           json.dumps(params.target_weights) if params.target_weights is not None else None, tuple(index))
+           _json_text(params.target_weights), tuple(index))
     value, gw, gb, contrib, _ = outputs.get_or_compute(key, compute)
     if png:
         def draw() -> tuple[bytes, dict[str, str]]:
@@ -693,8 +700,9 @@ def _gradient(params: schemas.GradientParams, uploads: Uploads, request: Request
     extra = {"loss": params.loss, "weight": ",".join(map(str, index))}
     if params.target_kernels:
         extra["target_kernels"] = params.target_kernels
-    if params.target_weights is not None:
-        extra["target_weights"] = json.dumps(params.target_weights, separators=(",", ":"))
+    target_text = _json_text(params.target_weights)
+    if target_text is not None:
+        extra["target_weights"] = target_text
     return schemas.GradientResponse(
         loss=params.loss, value=value, grad_w=_floats(gw), grad_b=_floats(gb), weight=index,
         grad_w_at_weight=float(gw[j, c, u, v]), positions=int(contrib.size),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 
 import numpy as np
 import pytest
@@ -112,3 +113,22 @@ def test_npy_format_for_an_mse_loss_links_its_target(client: TestClient, image_i
     assert "target_kernels=sobel_x" in body["contributions"]["npy"]
     assert float(got.sum(dtype=np.float64)) == pytest.approx(body["grad_w_at_weight"], rel=1e-4)
     assert float(got.min()) == pytest.approx(body["contributions"]["min"])
+
+
+@pytest.mark.parametrize("how", ["form", "query", "json"])
+def test_links_work_whatever_way_target_weights_came(client: TestClient, image_id: str, how: str) -> None:
+    # A form field or query value is JSON text already; the links must carry it as it is.
+    target = [[[0, 0, 0], [0, 1, 0], [0, 0, 0]]]
+    layer = {"image_id": image_id, "kernels": "box", "loss": "mse", "weight": "0,0,1,1"}
+    if how == "json":
+        r = client.post("/api/gradient", json={**layer, "target_weights": target})
+    elif how == "form":
+        r = client.post("/api/gradient", data={**layer, "target_weights": json.dumps(target)})
+    else:
+        r = client.get("/api/gradient", params={**layer, "target_weights": json.dumps(target)})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    for link in (body["contributions"]["png"], body["contributions"]["npy"]):
+        assert client.get(link).status_code == 200, link
+    got = np.load(io.BytesIO(client.get(body["contributions"]["npy"]).content))
+    assert float(got.sum(dtype=np.float64)) == pytest.approx(body["grad_w_at_weight"], rel=1e-4)
