@@ -34,7 +34,21 @@ ACTIVATIONS = ("none", "relu", "sigmoid", "tanh")
 # enough for efficient matmuls, small enough to stay near the cache. Tuned with bench/engine.py.
 STRIP_FLOATS = 1 << 19
 BACKWARD_STRIP_FLOATS = 1 << 20
-_THREADS = int(os.environ.get("CONVLENS_THREADS", max(1, min(4, os.cpu_count() or 1))))
+def _threads_setting(environ: dict[str, str] | os._Environ[str] = os.environ) -> int:
+    """Threads the engine uses: CONVLENS_THREADS (>= 1), else the CPU count, at most 4."""
+    text = environ.get("CONVLENS_THREADS")
+    if text is None:
+        return max(1, min(4, os.cpu_count() or 1))
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ValueError(f"CONVLENS_THREADS must be an integer >= 1, got {text!r}")
+    return value
+
+
+_THREADS = _threads_setting()
 _POOL: ThreadPoolExecutor | None = None
 
 

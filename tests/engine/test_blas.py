@@ -1,4 +1,4 @@
-"""engine/_blas.py: BLAS runs on one thread inside the engine's threads, and gets its count back."""
+"""The engine's threads: how many (CONVLENS_THREADS), and BLAS on one thread inside them, restored after."""
 
 from __future__ import annotations
 
@@ -71,3 +71,11 @@ def test_a_real_conv_leaves_the_blas_count_as_it_found_it(rng: np.random.Generat
     x = rng.standard_normal((3, 300, 300)).astype(np.float32)
     conv2d(x, rng.standard_normal((8, 3, 3, 3)).astype(np.float32), padding=1)
     assert count() == before
+
+
+def test_threads_setting() -> None:
+    assert conv_module._threads_setting({"CONVLENS_THREADS": "3"}) == 3
+    assert 1 <= conv_module._threads_setting({}) <= 4
+    for bad in ("0", "-2", "two", ""):
+        with pytest.raises(ValueError, match="CONVLENS_THREADS must be an integer >= 1"):
+            conv_module._threads_setting({"CONVLENS_THREADS": bad})
