@@ -327,8 +327,8 @@ def choose_fold(spec: ConvSpec, cg: int, jg: int, w_out: int) -> int:
 
 
 # Called in the worker thread on each finished strip of the output, (J/g, rows, W_out), while it
-# is still in cache, with the strip's first kernel index and first row.
-Epilogue = Callable[[NDArray[np.floating], int, int], None]
+# is still in cache, with the index of the strip's first kernel.
+Epilogue = Callable[[NDArray[np.floating], int], None]
 
 
 def _im2col_forward(
@@ -368,7 +368,7 @@ def _im2col_forward(
                     for i in range(2, f):
                         out += z[i, :, :, i * step : i * step + w_out]
                 if epilogue is not None:
-                    epilogue(out, g * jg, a)
+                    epilogue(out, g * jg)
 
     run_chunks(work, bands)
     return y
@@ -409,7 +409,7 @@ def conv2d(
     if b is None:
         return _im2col_forward(layer)
 
-    def add_bias(out: NDArray[np.floating], j0: int, _row: int) -> None:
+    def add_bias(out: NDArray[np.floating], j0: int) -> None:
         out += b[j0 : j0 + out.shape[0], None, None]
 
     return _im2col_forward(layer, epilogue=add_bias)
@@ -442,15 +442,14 @@ def conv_layer(
     are applied to each strip of the output while the engine's threads still hold it in cache,
     instead of in three more passes over the whole output.
     """
-    if activation not in ACTIVATIONS:
-        raise ValueError(f"`activation` must be one of {', '.join(ACTIVATIONS)}; got {activation!r}")
+    check_activation(activation)
     layer = prepare(x, weight, stride, padding, dilation, groups)
     j = layer.weight.shape[0]
     b = check_bias(bias, j, layer.x.dtype)
     parts: list[tuple[int, NDArray[np.floating], NDArray[np.floating], NDArray[np.float64]]] = []
     ones: dict[int, NDArray[np.floating]] = {}  # by length; setdefault keeps threads consistent
 
-    def finish(out: NDArray[np.floating], j0: int, _row: int) -> None:
+    def finish(out: NDArray[np.floating], j0: int) -> None:
         if b is not None:
             out += b[j0 : j0 + out.shape[0], None, None]
         _activate_in_place(out, activation)
@@ -497,28 +496,26 @@ def _as_float(y: ArrayLike) -> NDArray[np.floating]:
     return a if a.dtype.kind == "f" else a.astype(np.float64)
 
 
+def check_activation(activation: str) -> None:
+    """ValueError naming `activation` unless it is one of ACTIVATIONS."""
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"`activation` must be one of {', '.join(ACTIVATIONS)}; got {activation!r}")
+
+
 def activate(y: ArrayLike, activation: str = "none") -> NDArray[np.floating]:
     """Apply σ elementwise: 'none' (identity), 'relu', 'sigmoid' or 'tanh'."""
+    check_activation(activation)
     a = _as_float(y)
     if activation == "none":
         return a
-    if activation == "relu":
-        return np.maximum(a, 0)
-    if activation == "sigmoid":
-        # Split by sign so exp never overflows.
-        out = np.empty_like(a)
-        pos = a >= 0
-        out[pos] = 1 / (1 + np.exp(-a[pos]))
-        ea = np.exp(a[~pos])
-        out[~pos] = ea / (1 + ea)
-        return out
-    if activation == "tanh":
-        return np.tanh(a)
-    raise ValueError(f"`activation` must be one of {', '.join(ACTIVATIONS)}; got {activation!r}")
+    out = np.array(a, copy=True)
+    _activate_in_place(out, activation)
+    return out
 
 
 def activation_grad(y: ArrayLike, activation: str = "none") -> NDArray[np.floating]:
     """dσ/dz as a function of the pre-activation z = y, elementwise."""
+    check_activation(activation)
     z = _as_float(y)
     if activation == "none":
         return np.ones_like(z)
@@ -527,9 +524,7 @@ def activation_grad(y: ArrayLike, activation: str = "none") -> NDArray[np.floati
     if activation == "sigmoid":
         s = activate(z, "sigmoid")
         return s * (1 - s)
-    if activation == "tanh":
-        return 1 - np.tanh(z) ** 2
-    raise ValueError(f"`activation` must be one of {', '.join(ACTIVATIONS)}; got {activation!r}")
+    return 1 - np.tanh(z) ** 2  # tanh
 
 
 @dataclass(frozen=True)
