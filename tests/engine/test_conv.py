@@ -488,3 +488,23 @@ def test_conv_layer_on_one_value_per_kernel_strips(monkeypatch: pytest.MonkeyPat
     np.testing.assert_allclose(got.y, expected, rtol=1e-6)
     np.testing.assert_allclose(got.minimum, expected.min(axis=(1, 2)), rtol=1e-6)
     np.testing.assert_allclose(got.mean, expected.mean(axis=(1, 2)), rtol=1e-6)
+
+
+@pytest.mark.parametrize("parallel_from", [1, 1 << 30])
+@pytest.mark.parametrize("s_w", [1, 2, 3])
+@pytest.mark.parametrize("padding", [(0, 0), (1, 2), (3, 0)])
+def test_padded_phases_against_np_pad(monkeypatch: pytest.MonkeyPatch, parallel_from: int, s_w: int,
+                                      padding: tuple[int, int], rng: np.random.Generator) -> None:
+    # Written in row bands by every thread (parallel_from=1) or by one: zeros around, pixels
+    # of padded column q in phase q % s_w at q // s_w, and `extra` zero columns on the right.
+    monkeypatch.setattr(conv_module, "PARALLEL_PAD_FLOATS", parallel_from)
+    x = rng.standard_normal((2, 7, 10))
+    xp = np.pad(x, ((0, 0), (padding[0],) * 2, (padding[1],) * 2))
+    for extra in (0, 2):
+        got = conv_module.padded_phases(x, padding, s_w, extra)
+        wq = -(-xp.shape[2] // s_w) + extra
+        assert got.shape == (s_w, 2, xp.shape[1], wq)
+        for phase in range(s_w):
+            cols = xp[:, :, phase::s_w]
+            np.testing.assert_array_equal(got[phase, :, :, : cols.shape[2]], cols)
+            assert not got[phase, :, :, cols.shape[2] :].any()
