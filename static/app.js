@@ -414,7 +414,11 @@ async function refresh(push = false) {
 /** Render the active tab (each view fetches what it needs and drops stale answers). */
 function renderTab() {
   if (!layer || layerFailed) return;
-  const ctx = { state, layer, callApi, showError, clearFieldError, setState, geometry: geometry(), pinned };
+  // `state` is read live: a view that calls setState and renders again must see the new state.
+  const ctx = {
+    get state() { return state; },
+    layer, callApi, showError, clearFieldError, setState, geometry: geometry(), pinned,
+  };
   const view = views[state.tab];
   if (view) view.render(ctx);
 }

@@ -484,3 +484,36 @@ def test_formulas_wrap_instead_of_scrolling_on_a_phone(page) -> None:  # type: i
         .map((m) => { const r = m.getBoundingClientRect(); return [r.left, r.right]; })""")
     assert len(boxes) == 2 and boxes[1][0] >= boxes[0][1] - 1
     assert page.console.errors == []
+
+
+def test_picking_a_weight_or_kernel_on_the_gradients_tab_updates_it(page, server) -> None:  # type: ignore[no-untyped-def]
+    page.goto("/?sample=tiny&kernels=sobel_x,box&padding=1&tab=gradients&weight=1,0,1,1")
+    settle(page)
+    page.wait_for_function("() => document.querySelector('#grad-running').dataset.sum")
+    assert page.input_value("#grad-kernel") == "1"
+    # Click weight (0, 2) of kernel 1: the URL, the selection and the number follow, kernel kept.
+    page.click("#grad-grid td[data-u='0'][data-v='2']")
+    page.wait_for_function("() => new URLSearchParams(location.search).get('weight') === '1,0,0,2'")
+    page.wait_for_function("() => document.querySelector('#grad-sum').textContent.includes('[0, 0, 2]')")
+    assert page.input_value("#grad-kernel") == "1"
+    assert float(page.get_attribute("#grad-sum", "data-api") or "nan") == grad_api(server, page, "1,0,0,2")
+    # Choose kernel 0: the same tap of the other kernel.
+    page.select_option("#grad-kernel", "0")
+    page.wait_for_function("() => document.querySelector('#grad-sum').textContent.includes('W₀[0, 0, 2]')")
+    assert float(page.get_attribute("#grad-sum", "data-api") or "nan") == grad_api(server, page, "0,0,0,2")
+    assert page.console.errors == []
+
+
+def test_the_dense_crop_controls_change_the_matrix(page) -> None:  # type: ignore[no-untyped-def]
+    page.goto("/?sample=checkerboard&kernels=sobel_x&padding=1&tab=dense")
+    settle(page)
+    page.wait_for_function("() => document.querySelector('#dense-shape').textContent.includes('64 × 64')")
+    page.fill("#crop-size", "12")  # a range input: fill sets its value and fires input/change
+    page.wait_for_function("() => document.querySelector('#dense-shape').textContent.includes('144 × 144')")
+    assert page.input_value("#crop-size") == "12"
+    page.fill("#crop-top", "100")
+    page.dispatch_event("#crop-top", "change")
+    page.wait_for_function("() => new URLSearchParams(location.search).get('crop') === '100,0,12,12'")
+    assert page.input_value("#crop-top") == "100"
+    assert "144 × 144" in page.text_content("#dense-shape")
+    assert page.console.errors == []
