@@ -172,6 +172,17 @@ export function conv2dPlane(x, k, g) {
 }
 
 /**
+ * An English ordinal: 1 → "1st", 2 → "2nd", 3 → "3rd", 11 → "11th", 22 → "22nd".
+ * @param {number} n
+ * @returns {string}
+ */
+export function ordinal(n) {
+  const tens = Math.floor(n / 10) % 10;
+  const suffix = tens === 1 ? 'th' : ({ 1: 'st', 2: 'nd', 3: 'rd' })[n % 10] || 'th';
+  return `${n}${suffix}`;
+}
+
+/**
  * Apply an activation σ to one value.
  * @param {number} z
  * @param {string} name none | relu | sigmoid | tanh
@@ -266,7 +277,7 @@ export function describeLines(runs, noun) {
   const regular = runs.every(([a, b], i) => b - a === width && (i === 0 || a - runs[i - 1][0] === step));
   if (regular) {
     const last = runs[runs.length - 1];
-    const nth = step === 2 ? '2nd' : step === 3 ? '3rd' : `${step}th`;
+    const nth = ordinal(step);
     const what = width === 1 ? `every ${nth} ${noun}` : `${width} ${noun}s out of every ${step}`;
     return `${plural} ${runs.slice(0, 3).map(fmt).join(', ')}, …, ${fmt(last)} (${what}, ${formatInt(total)} in all)`;
   }

@@ -1,13 +1,20 @@
-// The Sliding tab: a small crop of the input as a grid of cells, the kernel window moving by the
-// stride over the padded crop, and the output filling in. "Stride = decimation" shows the full
-// stride-1 output with the kept cells marked. Values come from conv2dPlane on the crop.
+// The Sliding tab: the top-left corner of the input as a grid of cells, the kernel window moving
+// by the stride over it, and the layer's outputs there filling in. "Stride = decimation" shows the
+// stride-1 outputs with the kept cells marked. Values come from conv2dPlane on the corner, padded
+// only where the image really ends, so every value shown is the layer's own output there.
 
-import { activate, computeOutputSize, conv2dPlane, formatNumber, integerScale, receptiveField } from '../convmath.js';
+import { activate, conv2dPlane, formatNumber, integerScale, ordinal, receptiveField } from '../convmath.js';
 import { colourFor, css } from '../colormap.js';
 import { sizeCanvas } from '../dom.js';
 
 const ACCENT = '#e4572e';
 const CROP = 8;
+const WHOLE = 12;
+
+/** "every row", "every 2nd column". */
+function every(step, noun) {
+  return step === 1 ? `every ${noun}` : `every ${ordinal(step)} ${noun}`;
+}
 
 export class SlidingView {
   /**
@@ -65,8 +72,13 @@ export class SlidingView {
       dilation: layer.layer.dilation,
     };
     const eff = [0, 1].map((a) => g.dilation[a] * (g.kernel[a] - 1) + 1);
-    const ch = Math.min(h, Math.max(CROP, eff[0] - 2 * g.padding[0] + 2 * g.stride[0], 4), 20);
-    const cw = Math.min(w, Math.max(CROP, eff[1] - 2 * g.padding[1] + 2 * g.stride[1], 4), 20);
+    // A small image (up to WHOLE on a side) is shown whole, padding on every side.
+    const side = (n, a) => (n <= WHOLE ? n : Math.min(n, Math.max(CROP, eff[a] - g.padding[a] + 2 * g.stride[a], 4), 20));
+    const ch = side(h, 0);
+    const cw = side(w, 1);
+    // Zero padding after the corner only where it reaches the image's last row or column; elsewhere
+    // the image goes on, and only outputs whose windows fit inside the corner are shown.
+    const padEnd = [ch === h ? g.padding[0] : 0, cw === w ? g.padding[1] : 0];
     const canvas = document.createElement('canvas');
     canvas.width = cw;
     canvas.height = ch;
@@ -89,14 +101,22 @@ export class SlidingView {
     const groups = layer.layer.groups || 1;
     const perGroup = c / groups;
     const group = Math.floor(j / (layer.maps.length / groups));
-    const ho = computeOutputSize(ch, g.kernel[0], g.stride[0], g.padding[0], g.dilation[0]);
-    const wo = computeOutputSize(cw, g.kernel[1], g.stride[1], g.padding[1], g.dilation[1]);
-    if (ho < 1 || wo < 1) return null;
+    const rowsIn = g.padding[0] + ch + padEnd[0];
+    const colsIn = g.padding[1] + cw + padEnd[1];
+    const ho = Math.floor((rowsIn - eff[0]) / g.stride[0]) + 1;
+    const wo = Math.floor((colsIn - eff[1]) / g.stride[1]) + 1;
+    if (rowsIn < eff[0] || colsIn < eff[1] || ho < 1 || wo < 1) return null;
+    // The corner with its padding written out, so the convolution itself needs none.
+    const padded = planes.map((plane) => Array.from({ length: rowsIn }, (_, r) => Array.from({ length: colsIn }, (_, q) => {
+      const ir = r - g.padding[0];
+      const iq = q - g.padding[1];
+      return ir >= 0 && ir < ch && iq >= 0 && iq < cw ? plane[ir][iq] : 0;
+    })));
     const g1 = { ...g, stride: [1, 1] };
     const sumPlanes = (geom) => {
       let acc = null;
       map.weights.forEach((kernel, ci) => {
-        const y = conv2dPlane(planes[group * perGroup + ci], kernel, geom);
+        const y = conv2dPlane(padded[group * perGroup + ci], kernel, { ...geom, padding: [0, 0] });
         acc = acc ? acc.map((row, r) => row.map((v, q) => v + y[r][q])) : y;
       });
       return acc.map((row) => row.map((v) => activate(v + (map.bias || 0), layer.layer.activation)));
@@ -105,7 +125,8 @@ export class SlidingView {
     const full = sumPlanes(g1);
     const all = out.flat().concat(full.flat());
     return {
-      g, ch, cw, ho, wo, j, name: map.name, planes, out, full,
+      g, ch, cw, ho, wo, j, name: map.name, planes, out, full, padEnd, rowsIn, colsIn,
+      continues: [ch < h, cw < w],
       lo: Math.min(...all), hi: Math.max(...all), steps: ho * wo,
       gray: planes.length === 1 ? planes[0] : planes[0].map((row, r) => row.map((_, q) => (planes[0][r][q] * 0.299 + planes[1][r][q] * 0.587 + planes[2][r][q] * 0.114))),
     };
@@ -157,10 +178,8 @@ export class SlidingView {
   draw() {
     const md = this.model;
     if (!md) return;
-    const { g, ch, cw, ho, wo } = md;
+    const { g, ch, cw, ho, wo, rowsIn, colsIn } = md;
     const [ph, pw] = g.padding;
-    const rowsIn = ch + 2 * ph;
-    const colsIn = cw + 2 * pw;
     const dec = this.decimate.checked;
     const outRows = dec ? md.full.length : ho;
     const outCols = dec ? md.full[0].length : wo;
@@ -205,11 +224,13 @@ export class SlidingView {
     ctx.lineWidth = 2;
     ctx.strokeRect((rf.left + pw) * cell - 1, top + (rf.top + ph) * cell - 1, rf.width * cell + 1, rf.height * cell + 1);
     ctx.fillStyle = 'rgba(228, 87, 46, 0.55)';
+    // With numbers in the cells, each tap's dot sits in its cell's top-right corner, off the number.
+    const labelled = cell >= 28;
     for (const t of rf.taps) {
-      const cx = (t.col + pw) * cell + cell / 2;
-      const cy = top + (t.row + ph) * cell + cell / 2;
+      const cx = (t.col + pw) * cell + (labelled ? cell * 0.8 : cell / 2);
+      const cy = top + (t.row + ph) * cell + (labelled ? cell * 0.2 : cell / 2);
       ctx.beginPath();
-      ctx.arc(cx, cy, Math.max(2, cell * 0.18), 0, Math.PI * 2);
+      ctx.arc(cx, cy, Math.max(2, cell * (labelled ? 0.12 : 0.18)), 0, Math.PI * 2);
       ctx.fill();
     }
     // Output grid.
@@ -218,7 +239,8 @@ export class SlidingView {
     ctx.fillStyle = '#333';
     ctx.textAlign = 'left';
     ctx.fillText(dec ? 'stride-1 output, kept cells outlined' : `output ${ho}×${wo}`, ox, oy - 10);
-    ctx.fillText(`padded crop ${rowsIn}×${colsIn}`, 0, 10);
+    const more = [md.continues[1] ? 'right' : '', md.continues[0] ? 'down' : ''].filter(Boolean).join(' and ');
+    ctx.fillText(`input's top-left ${ch}×${cw}, padding grey${more ? `; the image goes on ${more}` : ''}`, 0, 10);
     ctx.textAlign = 'center';
     for (let r = 0; r < outRows; r++) {
       for (let q = 0; q < outCols; q++) {
@@ -252,8 +274,9 @@ export class SlidingView {
     ctx.lineWidth = 3;
     ctx.strokeRect(ox + cx * cell - 1, oy + cy * cell - 1, cell + 1, cell + 1);
     const value = md.out[m][n];
+    Object.assign(this.info.dataset, { m: String(m), n: String(n), j: String(md.j), value: String(value) });
     this.info.textContent = `Step ${this.step + 1} of ${md.steps}: output (${m}, ${n}) of kernel ${md.j} (${md.name}) = ${formatNumber(value)}. `
       + `The window's top-left is at input (${rf.top}, ${rf.left}) = (s·m − p, s·n − p) = (${g.stride[0]}·${m} − ${g.padding[0]}, ${g.stride[1]}·${n} − ${g.padding[1]}).`
-      + (dec ? ` At stride 1 there would be ${md.full.length}×${md.full[0].length} outputs; stride ${g.stride.join('×')} keeps every ${g.stride.join('th row and ')}th column of them.` : '');
+      + (dec ? ` At stride 1 there would be ${md.full.length}×${md.full[0].length} outputs here; stride ${g.stride.join('×')} keeps ${every(g.stride[0], 'row')} and ${every(g.stride[1], 'column')} of them.` : '');
   }
 }

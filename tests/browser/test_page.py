@@ -517,3 +517,41 @@ def test_the_dense_crop_controls_change_the_matrix(page) -> None:  # type: ignor
     assert page.input_value("#crop-top") == "100"
     assert "144 × 144" in page.text_content("#dense-shape")
     assert page.console.errors == []
+
+
+def _layer_output(server: str, fields: dict[str, str]):  # type: ignore[no-untyped-def]
+    """The layer's whole output from /api/convolve (format=npy)."""
+    import numpy as np
+
+    request = urllib.request.Request(server + "/api/convolve",
+                                     data=urllib.parse.urlencode({**fields, "format": "npy"}).encode())
+    with urllib.request.urlopen(request, timeout=10) as res:
+        return np.load(io.BytesIO(res.read()))
+
+
+def test_sliding_values_are_the_layer_outputs_even_at_the_corner_edges(page, server) -> None:  # type: ignore[no-untyped-def]
+    # The corner shown is 8x8 of a 256x256 image: the image goes on to the right and below, so
+    # the last outputs shown read real pixels there, not zeros.
+    layer = {"kernels": "sobel_x", "padding": "1", "kernel_size": "3", "stride": "1", "dilation": "1"}
+    page.goto("/?" + urllib.parse.urlencode({"sample": "checkerboard", "tab": "sliding", **layer}))
+    settle(page)
+    image_id = page.evaluate("document.querySelector('#workspace').dataset.imageId")
+    y = _layer_output(server, {**layer, "image_id": image_id})
+    steps = int(page.get_attribute("#slide-pos", "max") or 0) + 1
+    assert steps == 7 * 7  # the windows that fit in the corner and its top and left padding
+    for step in (0, 6, 42, 48):
+        page.fill("#slide-pos", str(step))
+        info = page.evaluate("({...document.querySelector('#slide-info').dataset})")
+        m, n = int(info["m"]), int(info["n"])
+        assert (m, n) == divmod(step, 7)
+        assert abs(float(info["value"]) - float(y[0, m, n])) < 1e-4, (m, n)
+    # The tiny 12x12 sample fits whole: its padding shows on all four sides, outputs as the layer's.
+    page.goto("/?" + urllib.parse.urlencode({"sample": "tiny", "tab": "sliding", **layer}))
+    settle(page)
+    image_id = page.evaluate("document.querySelector('#workspace').dataset.imageId")
+    y = _layer_output(server, {**layer, "image_id": image_id})
+    assert int(page.get_attribute("#slide-pos", "max") or 0) + 1 == 12 * 12
+    page.fill("#slide-pos", str(12 * 12 - 1))
+    info = page.evaluate("({...document.querySelector('#slide-info').dataset})")
+    assert abs(float(info["value"]) - float(y[0, 11, 11])) < 1e-4
+    assert page.console.errors == []
