@@ -2,7 +2,7 @@
 // the answers to the views. The maths lives in convmath.js, the drawing in views/.
 
 import { ApiError, Channel, Stale, onBusy, postBinary, postJson, uploadImage } from './api.js';
-import { formatInt, parsePair, receptiveField } from './convmath.js';
+import { counted, formatInt, parsePair, receptiveField } from './convmath.js';
 import { clear, el } from './dom.js';
 import { DEFAULTS, TABS, fromQuery, layerChanged, layerParams, toQuery } from './state.js';
 import { renderFormula } from './views/formula.js';
@@ -352,7 +352,7 @@ function pinUnit(unit) {
 function statusSentence(data) {
   const p = data.parameters;
   const weights = formatInt(p.conv_weights);
-  return `${data.input_shape.join('×')} input → ${data.output_shape.join('×')} output · ${weights} weights shared across ${formatInt(p.positions)} positions`;
+  return `${data.input_shape.join('×')} input → ${data.output_shape.join('×')} output · ${weights} weights shared across ${counted(p.positions, 'position')}`;
 }
 
 /** Redraw the input panel (padding and unused lines) for the current answer. */

@@ -172,6 +172,18 @@ export function conv2dPlane(x, k, g) {
 }
 
 /**
+ * A count with its noun: counted(1, 'position') → "1 position", counted(102400, 'position') →
+ * "102,400 positions".
+ * @param {number} n
+ * @param {string} noun singular
+ * @param {string} [many] plural, if not noun + "s"
+ * @returns {string}
+ */
+export function counted(n, noun, many = `${noun}s`) {
+  return `${formatInt(n)} ${n === 1 ? noun : many}`;
+}
+
+/**
  * An English ordinal: 1 → "1st", 2 → "2nd", 3 → "3rd", 11 → "11th", 22 → "22nd".
  * @param {number} n
  * @returns {string}

@@ -2,7 +2,7 @@
 // their sum, which is the single update that weight gets.
 
 import { Channel, Stale, parseNpy } from '../api.js';
-import { formatInt, formatNumber } from '../convmath.js';
+import { counted, formatInt, formatNumber } from '../convmath.js';
 import { clear, colourBar, el, kernelTable, sizeCanvas } from '../dom.js';
 
 const ACCENT = '#e4572e';
@@ -27,6 +27,7 @@ export class GradientsView {
     this.map = root.querySelector('#grad-map');
     this.sum = root.querySelector('#grad-sum');
     this.untied = root.querySelector('#grad-untied');
+    this.intro = root.querySelector('#grad-intro');
     this.ctx = null;
     this.select.addEventListener('change', () => {
       if (!this.ctx) return;
@@ -122,7 +123,7 @@ export class GradientsView {
     const canvas = el('canvas', { className: 'sparkline', 'aria-hidden': 'true' });
     const slider = el('input', { type: 'range', min: '1', max: String(count), value: String(count), 'aria-label': 'positions added so far' });
     const text = el('p', { className: 'running-text', 'aria-live': 'polite' });
-    box.append(el('h4', { text: `Running sum over the ${formatInt(count)} positions, row by row` }), canvas, slider, text,
+    box.append(el('h4', { text: `Running sum over the ${counted(count, 'position')}, row by row` }), canvas, slider, text,
       el('p', { className: 'muted small', text: source }));
     const draw = () => {
       const k = Number(slider.value);
@@ -154,8 +155,8 @@ export class GradientsView {
       const m = Math.floor((k - 1) / wo);
       const n = (k - 1) % wo;
       text.textContent = k === count
-        ? `All ${formatInt(count)} contributions: Σ = ${formatNumber(acc, 6)}, the API's ∂L/∂W = ${formatNumber(total, 6)}${Math.abs(acc - total) > 1e-9 * Math.max(1, Math.abs(total)) ? ' (equal up to float32 rounding)' : ''}.`
-        : `After ${formatInt(k)} of ${formatInt(count)} positions (up to output (${m}, ${n})): ${formatNumber(partial[k - 1], 6)}; ${formatInt(count - k)} still to add.`;
+        ? `All ${counted(count, 'contribution')}: Σ = ${formatNumber(acc, 6)}, the API's ∂L/∂W = ${formatNumber(total, 6)}${Math.abs(acc - total) > 1e-9 * Math.max(1, Math.abs(total)) ? ' (equal up to float32 rounding)' : ''}.`
+        : `After ${formatInt(k)} of ${counted(count, 'position')} (up to output (${m}, ${n})): ${formatNumber(partial[k - 1], 6)}; ${formatInt(count - k)} still to add.`;
     };
     slider.addEventListener('input', draw);
     draw();
@@ -170,6 +171,12 @@ export class GradientsView {
     clear(this.grid);
     this.grid.append(kernelTable(layer.maps[w[0]].weights[0], null, { selected: [w[2], w[3]] }),
       el('p', { className: 'muted', text: 'Click a weight (channel 0).' }));
+    const act = layer.layer.activation;
+    const sigma = { relu: 'ReLU', sigmoid: 'sigmoid', tanh: 'tanh' }[act];
+    const factor = sigma ? 'σ′(z)' : '∂L/∂y';
+    this.intro.textContent = sigma
+      ? `Loss L = Σ y with y = ${sigma}(z) (the sum of the feature map), so ∂L/∂z = σ′(z) at each position${act === 'relu' ? ': 1 where z > 0, 0 where ReLU is off' : ''}. Pick a weight: each output position contributes σ′(z) · x at the pixel that weight reads there. Backpropagation adds them all up.`
+      : 'Loss L = Σ y (the sum of the feature map), so ∂L/∂y = 1 everywhere. Pick a weight: each output position contributes ∂L/∂y · x at the pixel that weight reads there. Backpropagation adds them all up.';
     const [, ho, wo] = layer.output_shape;
     const small = ho * wo <= valuesLimit();
     let data;
@@ -204,7 +211,7 @@ export class GradientsView {
     this.box = box;
     this.map.append(box,
       el('p', { className: 'muted small', text: fits ? `${ho}×${wo} positions, shown ×${scale}` : `${ho}×${wo} positions, shown 1:1 (scroll to pan)` }),
-      colourBar(data.contributions.min, data.contributions.max, '∂L/∂y · x'),
+      colourBar(data.contributions.min, data.contributions.max, `${factor} · x`),
       el('p', { className: 'muted grad-unit' }));
     this.mark(ctx.pinned ? ctx.pinned() : null);
     const n = ho * wo;
@@ -220,9 +227,9 @@ export class GradientsView {
     this.untied.append(
       el('div', { className: 'contrast shared' },
         el('strong', { text: 'Shared (this conv layer)' }),
-        el('span', { text: `${formatInt(n)} contributions → Σ → 1 update: W ← W − η · ${formatNumber(data.grad_w_at_weight, 4)}` })),
+        el('span', { text: `${counted(n, 'contribution')} → Σ → 1 update: W ← W − η · ${formatNumber(data.grad_w_at_weight, 4)}` })),
       el('div', { className: 'contrast untied' },
         el('strong', { text: 'Untied (locally connected)' }),
-        el('span', { text: `${formatInt(n)} contributions → ${formatInt(n)} separate updates, one per position and its own weight; nothing is summed. The map on the left would be the update itself.` })));
+        el('span', { text: `${counted(n, 'contribution')} → ${counted(n, 'separate update')}, one per position and its own weight; nothing is summed. The contributions map would be the updates themselves.` })));
   }
 }

@@ -2,8 +2,17 @@
 // parameter counts of this layer vs an untied (locally connected) and a dense layer.
 
 import { Channel, Stale } from '../api.js';
-import { formatInt, numberInWords } from '../convmath.js';
+import { counted, formatInt, numberInWords } from '../convmath.js';
 import { clear, colourBar, el, kernelTable } from '../dom.js';
+
+/** Why some input pixels are never read, from the layer's stride and dilation. */
+function skipReason(layer) {
+  const strided = layer.layer.stride.some((v) => v > 1);
+  const dilated = layer.layer.dilation.some((v) => v > 1);
+  if (strided && dilated) return "the stride and the dilation's gaps skip them";
+  if (dilated) return "the dilation's gaps skip them";
+  return 'the stride skips them or stops short of them';
+}
 
 export class SharingView {
   /** @param {HTMLElement} root #tab-sharing */
@@ -30,7 +39,7 @@ export class SharingView {
     const weights = layer.maps[j].weights[0];
     clear(this.grid);
     this.grid.append(
-      el('p', { className: 'muted', text: `Kernel ${j} (${layer.maps[j].name}), channel 0: each cell is one weight; under it, how many of the ${formatInt(usage.total)} output positions use it on real pixels + on padding. The counts depend only on the geometry, so they are the same for every kernel and channel.` }),
+      el('p', { className: 'muted', text: `Kernel ${j} (${layer.maps[j].name}), channel 0: each cell is one weight; under it, how many of the ${counted(usage.total, 'output position')} use it on real pixels + on padding. The counts depend only on the geometry, so they are the same for every kernel and channel.` }),
       kernelTable(weights, (u, v) => `${formatInt(usage.real[u][v])} + ${formatInt(usage.padding[u][v])}`),
     );
     clear(this.coverage);
@@ -45,7 +54,7 @@ export class SharingView {
     this.coverage.append(el('div', { className: 'coverage-box' }, img),
       el('p', { className: 'muted small', text: `${h}×${w} pixels, shown ${scale === 1 ? '1:1' : `×${scale}`}${w > room ? ' (scroll to pan)' : ''}` }),
       colourBar(usage.coverage.min, usage.coverage.max, 'outputs per pixel'),
-      el('p', { className: 'muted', text: `Each input pixel is read by ${formatInt(usage.coverage.min)} to ${formatInt(usage.coverage.max)} output positions per kernel.${usage.coverage.zero_pixels ? ` ${formatInt(usage.coverage.zero_pixels)} pixels are never read (the stride skips them).` : ''}` }));
+      el('p', { className: 'muted', text: `Each input pixel is read by ${formatInt(usage.coverage.min)} to ${counted(usage.coverage.max, 'output position')} per kernel.${usage.coverage.zero_pixels ? ` ${counted(usage.coverage.zero_pixels, 'pixel is', 'pixels are')} never read (${skipReason(layer)}).` : ''}` }));
   }
 
   /** Three log-scale bars and the ratio in words. */
@@ -68,7 +77,7 @@ export class SharingView {
     }
     this.bars.append(el('p', { className: 'muted', text: 'Bars are on a log scale: each tick is ten times the last. Counts include biases.' }));
     const positions = p.positions;
-    this.words.textContent = `This layer shares each weight across ${formatInt(positions)} positions (${outShape[1]}×${outShape[2]}): `
+    this.words.textContent = `This layer shares each weight across ${counted(positions, 'position')} (${outShape[1]}×${outShape[2]}): `
       + `${formatInt(p.conv_weights)} weights instead of ${numberInWords(p.untied_weights)} untied or ${numberInWords(p.dense_weights)} dense. `
       + `The dense layer would need ${numberInWords(Math.round(p.dense / Math.max(1, p.conv)))} times as many parameters.`;
   }

@@ -448,6 +448,9 @@ def test_the_gradient_contributions_add_up_to_the_api_update(page, server) -> No
     assert float(page.get_attribute("#grad-sum", "data-api") or "nan") == api
     assert abs(total - api) <= 1e-4 * max(1.0, abs(api))
     assert "as .npy (format=npy)" in page.text_content("#grad-running")
+    # With ReLU the pieces are σ′(z)·x, and the page says so.
+    assert "∂L/∂z = σ′(z)" in page.text_content("#grad-intro")
+    assert "(σ′(z) · x)" in (page.get_attribute("#grad-map .colourbar", "aria-label") or "")
     assert "separate updates" in page.text_content("#grad-untied")
     assert page.console.errors == []
 
