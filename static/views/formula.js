@@ -50,20 +50,27 @@ function numbersMath(data) {
   );
   const sum = (v, top) => mml('munderover', mo('∑'), mrow(mi(v), mo('='), mn(0)), mn(top, 'sym-k'));
   // Two pieces, so a narrow screen breaks the line before x: "y = σ(b + Σ Σ Σ W ·" and "x[…])".
+  // With groups, kernel j sees only the C/g channels of its group, ⌊j / (J/g)⌋.
+  const groups = data.layer.groups || 1;
+  const perGroup = data.input_shape[0] / groups;
+  const kernelsPerGroup = data.output_shape[0] / groups;
+  const channel = groups === 1 ? mi('c') : mrow(
+    mo('⌊'), mi('j'), mo('/'), mn(kernelsPerGroup), mo('⌋'), mo('·'), mn(perGroup), mo('+'), mi('c'));
   const first = mrow(
     msub(mi('y'), mi('j')), mo('['), mi('m'), mo(','), mi('n'), mo(']'), mo('='),
     ...(sigma ? [sigma, mo('(')] : []),
     msub(mi('b'), mi('j')), mo('+'),
-    mml('munderover', mo('∑'), mrow(mi('c'), mo('='), mn(0)), mn(data.input_shape[0] - 1)),
+    mml('munderover', mo('∑'), mrow(mi('c'), mo('='), mn(0)), mn(perGroup - 1)),
     sum('u', k[0] - 1), sum('v', k[1] - 1),
     msub(mi('W'), mi('j')), mo('['), mi('c'), mo(','), mi('u'), mo(','), mi('v'), mo(']'), mo('·'),
   );
   const second = mrow(
-    msub(mi('x'), mi('c')), mo('['), index(0, 'm'), mo(','), index(1, 'n'), mo(']'), ...(sigma ? [mo(')')] : []),
+    msub(mi('x'), channel), mo('['), index(0, 'm'), mo(','), index(1, 'n'), mo(']'), ...(sigma ? [mo(')')] : []),
   );
   const act = sigma ? `${activation}(` : '';
-  const label = `y j of m, n = ${act}b j + sum over c from 0 to ${data.input_shape[0] - 1}, u from 0 to ${k[0] - 1}, `
-    + `v from 0 to ${k[1] - 1} of W j of c, u, v times x c of ${s[0]}·m + ${d[0]}·u − ${p[0]}, `
+  const xName = groups === 1 ? 'x c' : `x of channel floor(j / ${kernelsPerGroup}) · ${perGroup} + c`;
+  const label = `y j of m, n = ${act}b j + sum over c from 0 to ${perGroup - 1}, u from 0 to ${k[0] - 1}, `
+    + `v from 0 to ${k[1] - 1} of W j of c, u, v times ${xName} at ${s[0]}·m + ${d[0]}·u − ${p[0]}, `
     + `${s[1]}·n + ${d[1]}·v − ${p[1]}${sigma ? ')' : ''}`;
   return wrapping(label, first, second);
 }

@@ -558,3 +558,18 @@ def test_sliding_values_are_the_layer_outputs_even_at_the_corner_edges(page, ser
     info = page.evaluate("({...document.querySelector('#slide-info').dataset})")
     assert abs(float(info["value"]) - float(y[0, 11, 11])) < 1e-4
     assert page.console.errors == []
+
+
+def test_the_formula_with_groups_sums_over_the_kernels_own_channels(page) -> None:  # type: ignore[no-untyped-def]
+    page.goto("/?sample=astronaut&color=rgb&groups=3&kernels=sobel_x,sobel_y,box&tab=formula")
+    settle(page)
+    label = page.get_attribute("#formula-numbers .math-wrap", "aria-label") or ""
+    assert "sum over c from 0 to 0," in label  # 3 channels in 3 groups: one channel per kernel
+    assert "x of channel floor(j / 1) · 1 + c" in label
+    text = page.text_content("#formula-numbers") or ""
+    assert "⌊" in text and "⌋" in text
+    page.goto("/?sample=astronaut&color=rgb&kernels=sobel_x&tab=formula")
+    settle(page)
+    label = page.get_attribute("#formula-numbers .math-wrap", "aria-label") or ""
+    assert "sum over c from 0 to 2," in label and "x c at" in label
+    assert page.console.errors == []
