@@ -627,6 +627,13 @@ def _dense(params: schemas.DenseMatrixParams, uploads: Uploads, request: Request
     top, left, height, width = parse_crop(params.crop, layer.image, settings.max_dense_side)
     x = layer.x[:, top : top + height, left : left + width]
     try:
+        layer.spec.output_shape((height, width))
+    except ValueError as err:  # the kernel does not fit the crop: a larger crop may fit it
+        reason = str(err).split(": ", 1)[-1]
+        side = settings.max_dense_side
+        raise ParamError("crop", f"`crop`: the {height}x{width} crop is too small for this kernel "
+                         f"({reason}); choose a larger crop, up to {side}x{side}") from None
+    try:
         m = dense_matrix(x.shape, layer.weight, max_entries=settings.max_dense_entries, **layer.conv_kwargs())
     except ValueError as err:
         raise ParamError("crop", f"{err} (CONVLENS_MAX_DENSE_ENTRIES)".replace("`input_shape`", "`crop`")) \

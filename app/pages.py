@@ -249,6 +249,8 @@ def _render(
         "preset_names": set(PRESETS),
         "max_kernels": _settings(request).max_kernels,
         "max_values": _settings(request).max_values,
+        "max_dense_side": _settings(request).max_dense_side,
+        "odd_only": {p.name for p in PRESETS.values() if p.odd_only},
         "selected": selected,
         "activations": ACTIVATIONS,
         "result": result,

@@ -383,9 +383,14 @@ async function refresh(push = false) {
     clearErrors();
     showError(err);
     layerFailed = true;
+    // What is still on screen belongs to the last layer that worked: dim it and say so.
+    document.body.classList.add('stale');
+    $('#maps-caption').dataset.stale = 'the last layer that worked';
     return;
   }
   layerFailed = false;
+  document.body.classList.remove('stale');
+  delete $('#maps-caption').dataset.stale;
   clearErrors();
   layer = data;
   saveUrl(false); // the image id may have changed after a re-upload
@@ -434,9 +439,23 @@ function setState(patch, push = false) {
   saveUrl(push);
 }
 
+/** Number fields holding something that is not a number (the browser reports it as empty). */
+function badNumbers() {
+  return [...form.querySelectorAll('input[type="number"]')].filter((i) => i.validity && i.validity.badInput);
+}
+
 function schedule() {
   window.clearTimeout(debounce);
   debounce = window.setTimeout(() => {
+    const bad = badNumbers();
+    if (bad.length) {
+      for (const input of bad) {
+        const node = document.getElementById(`error-${input.name}`);
+        if (node) node.textContent = `${input.labels?.[0]?.textContent?.trim() || input.name}: type a whole number`;
+        input.setAttribute('aria-invalid', 'true');
+      }
+      return;
+    }
     const next = readForm();
     const changed = layerChanged(state, next);
     state = next;
@@ -660,13 +679,26 @@ function setSymbol(sym) {
 }
 
 /** +/- buttons: step the first number of a field, keeping "same" and pairs sensible. */
+/** True when a kernel in the list is a preset defined for odd sizes only (sobel, laplacian, ...). */
+function oddSizesOnly() {
+  if (ownWeights()) return false;
+  const odd = new Set([...$('#kernel-add').options].filter((o) => o.dataset.odd).map((o) => o.value));
+  return kernelNames().some((name) => odd.has(name));
+}
+
 function stepField(name, delta) {
   const input = form.elements.namedItem(name);
   let pair = parsePair(input.value);
   if (!pair && input.value.trim() === 'same' && layer) pair = layer.layer.padding;
   if (!pair) pair = [0, 0];
   const min = name === 'padding' ? 0 : 1;
-  const next = pair.map((x) => Math.max(min, Math.min(31, x + delta)));
+  // Presets such as sobel need a centre tap: the kernel size steps from odd to odd.
+  const odd = name === 'kernel_size' && oddSizesOnly();
+  const next = pair.map((x) => {
+    let v = x + delta;
+    if (odd && v % 2 === 0) v += delta;
+    return Math.max(min, Math.min(31, v));
+  });
   input.value = next[0] === next[1] ? String(next[0]) : `${next[0]},${next[1]}`;
   schedule();
 }

@@ -6,6 +6,12 @@ import { tiedColour } from '../colormap.js';
 import { formatInt, formatNumber, integerScale } from '../convmath.js';
 import { clear, el, sizeCanvas } from '../dom.js';
 
+/** Largest crop side the server draws (CONVLENS_MAX_DENSE_SIDE, from the page). */
+function maxSide() {
+  const n = Number(document.getElementById('workspace')?.dataset.maxDenseSide);
+  return Number.isFinite(n) && n > 0 ? n : 16;
+}
+
 const ACCENT = '#e4572e';
 
 export class DenseView {
@@ -46,7 +52,7 @@ export class DenseView {
   crop(ctx) {
     const [, h, w] = ctx.layer.input_shape;
     const parts = (ctx.state.crop || '').split(',').map(Number);
-    const side = Math.min(Number.isFinite(parts[2]) && parts[2] > 0 ? parts[2] : Math.min(8, h, w), h, w, 16);
+    const side = Math.min(Number.isFinite(parts[2]) && parts[2] > 0 ? parts[2] : Math.min(8, h, w), h, w, maxSide());
     const top = Math.min(Math.max(parts[0] || 0, 0), h - side);
     const left = Math.min(Math.max(parts[1] || 0, 0), w - side);
     return { top, left, side };
@@ -56,7 +62,7 @@ export class DenseView {
     this.ctx = ctx;
     const { top, left, side } = this.crop(ctx);
     const [, h, w] = ctx.layer.input_shape;
-    this.size.max = String(Math.min(16, h, w));
+    this.size.max = String(Math.min(maxSide(), h, w));
     this.size.value = String(side);
     this.root.querySelector('#crop-size-out').textContent = String(side);
     this.top.max = String(h - side);

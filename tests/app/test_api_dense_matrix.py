@@ -67,3 +67,15 @@ def test_matrix_over_entry_limit_is_422(client: TestClient, image_id: str) -> No
     client.app.state.settings = type(client.app.state.settings)(max_dense_entries=100)  # type: ignore[attr-defined]
     r = client.post("/api/dense-matrix", json={"image_id": image_id})
     assert r.status_code == 422 and r.json()["field"] == "crop" and "100" in r.json()["detail"]
+
+
+def test_a_kernel_too_big_for_the_crop_asks_for_a_larger_crop(client: TestClient, image_id: str) -> None:
+    r = client.post("/api/dense-matrix", json={"image_id": image_id, "kernels": "box", "kernel_size": 9,
+                                               "crop": "0,0,8,8"})
+    assert r.status_code == 422 and r.json()["field"] == "crop"
+    detail = r.json()["detail"]
+    assert "8x8 crop is too small for this kernel" in detail and "larger crop, up to 32x32" in detail
+    assert "CONVLENS" not in detail
+    ok = client.post("/api/dense-matrix", json={"image_id": image_id, "kernels": "box", "kernel_size": 9,
+                                                "crop": "0,0,10,10"})
+    assert ok.status_code == 200 and ok.json()["output_shape"][1:] == [2, 2]

@@ -573,3 +573,43 @@ def test_the_formula_with_groups_sums_over_the_kernels_own_channels(page) -> Non
     label = page.get_attribute("#formula-numbers .math-wrap", "aria-label") or ""
     assert "sum over c from 0 to 2," in label and "x c at" in label
     assert page.console.errors == []
+
+
+def test_a_refused_change_dims_the_last_good_layer_and_letters_are_named(page) -> None:  # type: ignore[no-untyped-def]
+    page.goto("/?sample=checkerboard&kernels=sobel_x&stride=1,2")
+    settle(page)
+    page.fill("#stride", "0")
+    page.wait_for_function("() => document.body.classList.contains('stale')")
+    assert "stride" in page.text_content("#error-stride")
+    assert page.get_attribute("#maps-caption", "data-stale") == "the last layer that worked"
+    before = rendered(page)
+    page.fill("#stride", "2")
+    settle(page, before)
+    assert not page.evaluate("document.body.classList.contains('stale')")
+    assert page.get_attribute("#maps-caption", "data-stale") is None
+    # A letter in a number field is named, and nothing is computed from it.
+    before = rendered(page)
+    page.focus("#groups")
+    page.keyboard.press("Control+A")
+    page.keyboard.type("e")
+    page.wait_for_function("() => document.querySelector('#error-groups').textContent.includes('number')")
+    page.wait_for_timeout(400)
+    assert rendered(page) == before
+    assert page.get_attribute("#groups", "aria-invalid") == "true"
+
+
+def test_kernel_size_steps_from_odd_to_odd_for_presets_that_need_a_centre(page) -> None:  # type: ignore[no-untyped-def]
+    page.goto("/?sample=tiny&kernels=sobel_x&kernel_size=3")
+    settle(page)
+    before = rendered(page)
+    page.click("button.step[data-target='kernel_size'][data-delta='1']")
+    settle(page, before)
+    assert page.input_value("#kernel_size") == "5"
+    assert page.text_content("#error-kernel_size") == ""
+    page.goto("/?sample=tiny&kernels=box&kernel_size=3")
+    settle(page)
+    before = rendered(page)
+    page.click("button.step[data-target='kernel_size'][data-delta='1']")
+    settle(page, before)
+    assert page.input_value("#kernel_size") == "4"  # box is defined for every size
+    assert page.console.errors == []
