@@ -365,7 +365,8 @@ function drawInput() {
   };
   inputView.draw(g, unused);
   const [c, h, w] = layer.input_shape;
-  $('#input-caption').textContent = `${c}×${h}×${w}${g.padding[0] || g.padding[1] ? `, padding ${g.padding[0]}×${g.padding[1]} drawn grey` : ''}`;
+  $('#input-caption').textContent = `${c}×${h}×${w}${g.padding[0] || g.padding[1] ? `, padding ${g.padding[0]}×${g.padding[1]} drawn grey` : ''}`
+    + ($('#input-view').classList.contains('scrolls') ? ' · 1:1, scroll to pan' : '');
   showUnit();
 }
 

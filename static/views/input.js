@@ -157,6 +157,15 @@ export class InputView {
     this.box.style.width = `${rf.width * s + 2}px`;
     this.box.style.height = `${rf.height * s + 2}px`;
     this.box.hidden = false;
+    this.reveal(x, y, rf.width * s, rf.height * s);
+  }
+
+  /** Scroll a panning input so the window at (x, y, w, h) is in sight (it is not moved otherwise). */
+  reveal(x, y, w, h) {
+    const r = this.root;
+    if (!r.classList.contains('scrolls')) return;
+    if (x < r.scrollLeft || x + w > r.scrollLeft + r.clientWidth) r.scrollLeft = Math.max(0, x + w / 2 - r.clientWidth / 2);
+    if (y < r.scrollTop || y + h > r.scrollTop + r.clientHeight) r.scrollTop = Math.max(0, y + h / 2 - r.clientHeight / 2);
   }
 
   /**

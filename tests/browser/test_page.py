@@ -613,3 +613,26 @@ def test_kernel_size_steps_from_odd_to_odd_for_presets_that_need_a_centre(page) 
     settle(page, before)
     assert page.input_value("#kernel_size") == "4"  # box is defined for every size
     assert page.console.errors == []
+
+
+def test_a_pinned_window_on_a_wide_input_is_scrolled_into_sight(page, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    wide = tmp_path / "wide.png"
+    Image.new("L", (900, 200), 128).save(wide)
+    page.goto("/?kernels=box&kernel_size=9&padding=4")
+    settle(page)
+    before = rendered(page)
+    page.set_input_files("#image", str(wide))
+    settle(page, before)
+    assert page.evaluate("document.querySelector('#input-view').classList.contains('scrolls')")
+    assert "scroll to pan" in page.text_content("#input-caption")
+    # Pin the unit at the right edge by URL, as a shared link would.
+    url = page.url.replace("&unit=", "&_=") + "&unit=100,899"
+    page.goto(url)
+    settle(page)
+    page.wait_for_function("() => !document.querySelector('#rf-box').hidden")
+    assert page.get_attribute("#rf-box", "data-left") == str(899 - 4)
+    view = page.locator("#input-view").bounding_box()
+    box = page.locator("#rf-box").bounding_box()
+    assert view["x"] - 1 <= box["x"] and box["x"] + box["width"] <= view["x"] + view["width"] + 1
+    assert page.evaluate("document.querySelector('#input-view').scrollLeft") > 0
+    assert page.console.errors == []
