@@ -128,8 +128,30 @@ async def read_params(request: Request, model: type[P]) -> tuple[P, Uploads]:
     except ValidationError as err:
         first = err.errors()[0]
         name = str(first["loc"][0]) if first["loc"] else "body"
-        raise ParamError(name, f"`{name}`: {first['msg']}") from None
+        raise ParamError(name, _explain(model, name, first)) from None
     return params, uploads
+
+
+def _explain(model: type[BaseModel], name: str, error: Any) -> str:
+    """A pydantic error as 'what is allowed' for `name`, in the words of the other 422s."""
+    kind, got = error.get("type", ""), error.get("input")
+    bounds = {"greater_than_equal": ">=", "less_than_equal": "<=", "greater_than": ">", "less_than": "<"}
+    if kind in bounds:
+        field = model.model_fields.get(name)
+        metadata = field.metadata if field else []
+        low = next((m.ge for m in metadata if getattr(m, "ge", None) is not None), None)
+        high = next((m.le for m in metadata if getattr(m, "le", None) is not None), None)
+        if low is not None and high is not None:
+            return f"`{name}` must be in {low}..{high}, got {got!r}"
+        limit = next(iter(error.get("ctx", {}).values()), "?")
+        return f"`{name}` must be {bounds[kind]} {limit}, got {got!r}"
+    if kind in ("int_parsing", "int_type", "int_from_float"):
+        return f"`{name}` must be a whole number, got {got!r}"
+    if kind in ("float_parsing", "float_type"):
+        return f"`{name}` must be a number, got {got!r}"
+    if kind in ("bool_parsing", "bool_type"):
+        return f"`{name}` must be true or false, got {got!r}"
+    return f"`{name}`: {error['msg']}"
 
 
 async def _read_upload(upload: UploadFile, settings: Settings, field_name: str) -> bytes:

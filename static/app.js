@@ -215,8 +215,11 @@ function clearErrors() {
  */
 function showError(err) {
   const field = err instanceof ApiError && err.field ? err.field : 'general';
-  const target = document.getElementById(`error-${field}`) || $('#error-general');
-  target.textContent = err.message.replace(/`/g, '');
+  const own = document.getElementById(`error-${field}`);
+  const target = own || $('#error-general');
+  // Next to its own control the message need not start with the field's name.
+  const text = err.message.replace(/`/g, '');
+  target.textContent = own && text.startsWith(`${field}: `) ? text.slice(field.length + 2) : text;
   const input = form.elements.namedItem(field);
   if (input && input.setAttribute) input.setAttribute('aria-invalid', 'true');
   $('#status').textContent = `The layer cannot be computed: ${err.message.replace(/`/g, '')}`;
@@ -526,6 +529,9 @@ function onKey(e) {
 
 function wire() {
   for (const node of document.querySelectorAll('.js-only')) node.hidden = false;
+  // These show once a layer has been drawn (and the reset only for your own weights).
+  $('#formula-numbers').hidden = true;
+  $('#weights-reset').hidden = !state.weights;
   document.body.classList.add('js');
 
   form.addEventListener('input', (e) => {

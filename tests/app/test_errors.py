@@ -357,3 +357,17 @@ def test_weights_file_wrong_ndim_422(client: TestClient, png_bytes: bytes) -> No
     r = client.post("/api/convolve", files={"image": ("a.png", png_bytes, "image/png"),
                                             "weights_file": ("w.npy", buf.getvalue(), "x")})
     _check(r, 422, "weights_file")
+
+
+@pytest.mark.parametrize(("fields", "field", "words"), [
+    ({"seed": "-1"}, "seed", "`seed` must be in 0..4294967295, got '-1'"),
+    ({"groups": "0"}, "groups", "`groups` must be in 1..16, got '0'"),
+    ({"groups": "two"}, "groups", "`groups` must be a whole number, got 'two'"),
+    ({"scale": "99"}, "scale", "`scale` must be in 1..16, got '99'"),
+])
+def test_validation_errors_say_what_is_allowed(client: TestClient, image_id: str, fields: dict, field: str,
+                                               words: str) -> None:
+    path = "/api/weight-usage" if "scale" in fields else "/api/convolve"
+    r = client.post(path, data={"image_id": image_id, **fields})
+    assert r.status_code == 422 and r.json()["field"] == field
+    assert r.json()["detail"] == words
