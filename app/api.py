@@ -363,10 +363,13 @@ def build_layer(params: schemas.LayerParams, uploads: Uploads, request: Request)
     w, names = build_weights(params, uploads, settings, channels, weights=params.weights)
     stride = parse_pair(params.stride, "stride", 1, MAX_STRIDE)
     dilation = parse_pair(params.dilation, "dilation", 1, MAX_DILATION)
-    if isinstance(params.padding, str) and params.padding.strip() in ("same", "valid"):
-        padding: object = params.padding.strip()
+    if isinstance(params.padding, str) and params.padding.strip().lower() in ("same", "valid"):
+        padding: object = params.padding.strip().lower()
     else:
-        padding = parse_pair(params.padding, "padding", 0, MAX_PADDING)
+        try:
+            padding = parse_pair(params.padding, "padding", 0, MAX_PADDING)
+        except ParamError as err:
+            raise ParamError("padding", f"{err.detail}; or 'same' (stride 1) or 'valid'") from None
     spec = ConvSpec.make((w.shape[2], w.shape[3]), stride, padding, dilation)  # type: ignore[arg-type]
     h_out, w_out = spec.output_shape((image.height, image.width))  # 422 `kernel_size` if it does not fit
     if w.shape[0] * h_out * w_out > settings.max_output_values:

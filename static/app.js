@@ -696,7 +696,7 @@ function oddSizesOnly() {
 function stepField(name, delta) {
   const input = form.elements.namedItem(name);
   let pair = parsePair(input.value);
-  if (!pair && input.value.trim() === 'same' && layer) pair = layer.layer.padding;
+  if (!pair && input.value.trim().toLowerCase() === 'same' && layer) pair = layer.layer.padding;
   if (!pair) pair = [0, 0];
   const min = name === 'padding' ? 0 : 1;
   // Presets such as sobel need a centre tap: the kernel size steps from odd to odd.

@@ -371,3 +371,13 @@ def test_validation_errors_say_what_is_allowed(client: TestClient, image_id: str
     r = client.post(path, data={"image_id": image_id, **fields})
     assert r.status_code == 422 and r.json()["field"] == field
     assert r.json()["detail"] == words
+
+
+def test_padding_words_are_case_blind_and_errors_name_them(client: TestClient, image_id: str) -> None:
+    same = client.post("/api/convolve", data={"image_id": image_id, "kernels": "box", "padding": "SAME"})
+    assert same.status_code == 200 and same.json()["layer"]["padding"] == [1, 1]
+    valid = client.post("/api/convolve", data={"image_id": image_id, "kernels": "box", "padding": " Valid "})
+    assert valid.status_code == 200 and valid.json()["layer"]["padding"] == [0, 0]
+    r = client.post("/api/convolve", data={"image_id": image_id, "kernels": "box", "padding": "wide"})
+    assert r.status_code == 422 and r.json()["field"] == "padding"
+    assert "'same'" in r.json()["detail"] and "'valid'" in r.json()["detail"]
