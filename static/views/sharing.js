@@ -66,12 +66,15 @@ export class SharingView {
       ['dense', p.dense, 'every output connected to every input pixel'],
     ];
     const top = Math.log10(Math.max(...rows.map((r) => r[1]), 10));
+    const decade = 100 / top; // % of the track per factor of ten: a tick mark at each
     for (const [name, count, note] of rows) {
       const bar = el('span', { className: `bar bar-${name.split(' ')[0]}` });
       bar.style.width = `${Math.max(1, (Math.log10(Math.max(count, 1)) / top) * 100)}%`;
+      const ticks = el('span', { className: 'bar-ticks', 'aria-hidden': 'true' });
+      ticks.style.backgroundSize = `${decade}% 100%`;
       this.bars.append(el('div', { className: 'bar-row' },
         el('span', { className: 'bar-label', text: name }),
-        el('span', { className: 'bar-track' }, bar),
+        el('span', { className: 'bar-track' }, bar, ticks),
         el('span', { className: 'bar-value', text: `${formatInt(count)}${count >= 1e4 ? ` (${numberInWords(count)})` : ''}` }),
         el('span', { className: 'bar-note muted', text: note })));
     }
