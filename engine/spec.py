@@ -124,8 +124,10 @@ class ConvSpec:
             padded = n + 2 * self.padding[axis]
             eff = self.effective_kernel[axis]
             if eff > padded:
+                # Name the dilation when the undilated kernel would fit: it is what spreads it too far.
+                field = "dilation" if self.kernel_size[axis] <= padded else "kernel_size"
                 raise ValueError(
-                    f"`kernel_size`: a {_show(self.kernel_size)} kernel with dilation "
+                    f"`{field}`: a {_show(self.kernel_size)} kernel with dilation "
                     f"{_show(self.dilation)} spans {eff} {AXES[axis]}, which does not fit "
                     f"a {n}-pixel input even with padding {self.padding[axis]} "
                     f"({padded} {AXES[axis]} padded)"

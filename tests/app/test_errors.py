@@ -140,7 +140,8 @@ def test_kernel_larger_than_padded_input_422(client: TestClient, image_id: str) 
 
 
 def test_dilated_kernel_larger_than_input_422(client: TestClient, image_id: str) -> None:
-    _check(_conv(client, image_id, kernels="box", dilation=7), 422, "kernel_size")
+    # The 3x3 box fits the image; dilated by 7 it spans 15 > 12 rows: the error names dilation.
+    _check(_conv(client, image_id, kernels="box", dilation=7), 422, "dilation")
 
 
 def test_kernel_size_over_limit_422(client: TestClient, image_id: str) -> None:

@@ -358,7 +358,8 @@ def test_kernel_larger_than_padded_input() -> None:
 
 
 def test_dilated_kernel_larger_than_padded_input() -> None:
-    with pytest.raises(ValueError, match="`kernel_size`"):
+    # 3 rows fit 6, but dilated by 3 they span 7: the error names the dilation.
+    with pytest.raises(ValueError, match="`dilation`"):
         conv2d(np.ones((2, 6, 3)), np.ones((1, 2, 3, 2)), dilation=(3, 1), padding=(0, 1))
 
 

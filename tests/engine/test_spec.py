@@ -184,8 +184,12 @@ def test_output_shape_kernel_larger_than_padded_input() -> None:
 
 
 def test_output_shape_dilated_kernel_larger_than_padded_input() -> None:
-    with pytest.raises(ValueError, match="`kernel_size`"):
+    # A 3-tap kernel fits 5 rows; dilated by 3 it spans 7: the dilation is at fault.
+    with pytest.raises(ValueError, match="^`dilation`: a 3 kernel with dilation 3x1 spans 7 rows"):
         output_shape((5, 9), 3, 1, 0, (3, 1))
+    # Too big even undilated: the kernel size is.
+    with pytest.raises(ValueError, match="^`kernel_size`: a 7 kernel with dilation 2"):
+        output_shape((5, 9), 7, 1, 0, 2)
 
 
 def test_output_shape_input_hw_wrong_length() -> None:
