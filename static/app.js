@@ -97,6 +97,25 @@ function planesOf(data) {
   return data.maps.map((m) => m.weights[0].map((row, u) => row.map((_, v) => m.weights.reduce((acc, plane) => acc + plane[u][v], 0))));
 }
 
+/**
+ * Which kernels of your own weights differ from the preset they started as (the k-th kernel of
+ * the list is its preset at seed + k, as the API builds them). True where unsure.
+ * @returns {Promise<boolean[]>}
+ */
+async function editedKernels(names, seed) {
+  const own = ownWeights() || [];
+  return Promise.all(names.map(async (name, k) => {
+    const mine = own[k];
+    if (!mine || !Array.isArray(mine[0]) || Array.isArray(mine[0][0])) return true;
+    try {
+      const ref = await presetPlane(name, seed + k);
+      return mine.some((row, u) => row.some((v, q) => Math.abs(v - ref[u][q]) > 1e-6 * Math.max(1, Math.abs(ref[u][q]))));
+    } catch {
+      return true;
+    }
+  }));
+}
+
 /** The user's own weights (the hidden field) as a nested list, or null. */
 function ownWeights() {
   const text = $('#weights').value;
@@ -403,7 +422,8 @@ async function refresh(push = false) {
   $('#image-info').textContent = `${data.image.width}×${data.image.height} px working size${data.image.downscaled ? ` (from ${data.image.original_width}×${data.image.original_height})` : ''}`;
   if (state.weights) {
     const names = state.kernels.split(',').filter(Boolean);
-    if (names.length === data.maps.length) data.maps.forEach((m, j) => { m.name = `${names[j]} (edited)`; });
+    const edited = await editedKernels(names, Number(state.seed) || 0);
+    if (names.length === data.maps.length) data.maps.forEach((m, j) => { if (edited[j]) m.name = `${names[j]} (edited)`; });
   }
   mapsView.render(data);
   try {

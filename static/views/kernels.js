@@ -107,13 +107,15 @@ export class KernelList {
   }
 
   /**
-   * The weights in the grids, J×kh×kw; kernels without a grid keep the given planes.
+   * The weights in the grids, J×kh×kw; kernels without a grid, and cells not edited, keep the given planes.
    * @param {number[][][]} fallback the current planes
    * @returns {number[][][]}
    */
   readGrids(fallback) {
     const planes = fallback.map((p) => p.map((row) => row.slice()));
     for (const input of this.list.querySelectorAll('.weights-grid input')) {
+      // A cell you did not change keeps its exact weight (the grid shows 4 significant digits).
+      if (input.value === input.defaultValue) continue;
       const { j, u, v } = input.dataset;
       const x = Number(input.value);
       if (planes[j] && planes[j][u]) planes[j][u][v] = Number.isFinite(x) ? x : 0;

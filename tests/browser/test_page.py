@@ -374,6 +374,11 @@ def test_the_kernel_list_holds_up_to_16_kernels_and_says_so(page) -> None:  # ty
     weights = json.loads(query_of(page)["weights"])
     assert len(weights) == 15 and weights[0][1][1] == 5 and weights[0][0] == [-1, 0, 1]
     assert "sobel_x (edited)" in page.text_content("#maps")
+    assert (page.text_content("#maps") or "").count("(edited)") == 1  # only the kernel you changed
+    # The other kernels keep their exact weights (the grid shows only 4 significant digits): the
+    # second kernel of the list is the random preset at seed 0 + 1.
+    presets = page.evaluate("fetch('/api/presets?size=3&seed=1').then((r) => r.json())")
+    assert weights[1] == next(p["weights"] for p in presets["presets"] if p["name"] == "random")
     # ... and a kernel added then is appended to them.
     page.click("#kernel-list li:nth-child(3) button.kernel-remove")
     page.wait_for_function(f"() => {WEIGHTS_COUNT} === 14")
