@@ -141,3 +141,15 @@ export function sizeCanvas(canvas, w, h) {
   ctx.imageSmoothingEnabled = false;
   return ctx;
 }
+
+/**
+ * A positive number the server wrote on the page (a data- attribute of #workspace, such as
+ * data-max-values for CONVLENS_MAX_VALUES), or `fallback` without one.
+ * @param {string} key the dataset key, e.g. 'maxValues'
+ * @param {number} fallback
+ * @returns {number}
+ */
+export function pageLimit(key, fallback) {
+  const n = Number(document.getElementById('workspace')?.dataset[key]);
+  return Number.isFinite(n) && n > 0 ? n : fallback;
+}

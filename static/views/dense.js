@@ -4,13 +4,10 @@
 import { Channel, Stale } from '../api.js';
 import { tiedColour } from '../colormap.js';
 import { formatInt, formatNumber, integerScale } from '../convmath.js';
-import { clear, el, sizeCanvas } from '../dom.js';
+import { clear, el, pageLimit, sizeCanvas } from '../dom.js';
 
-/** Largest crop side the server draws (CONVLENS_MAX_DENSE_SIDE, from the page). */
-function maxSide() {
-  const n = Number(document.getElementById('workspace')?.dataset.maxDenseSide);
-  return Number.isFinite(n) && n > 0 ? n : 16;
-}
+/** Largest crop side the server draws (CONVLENS_MAX_DENSE_SIDE). */
+const maxSide = () => pageLimit('maxDenseSide', 16);
 
 const ACCENT = '#e4572e';
 

@@ -3,14 +3,11 @@
 
 import { Channel, Stale, parseNpy } from '../api.js';
 import { counted, formatInt, formatNumber } from '../convmath.js';
-import { clear, colourBar, el, kernelTable, sizeCanvas } from '../dom.js';
+import { clear, colourBar, el, kernelTable, pageLimit, sizeCanvas } from '../dom.js';
 
 const ACCENT = '#e4572e';
-/** The API lists contributions up to this many positions (CONVLENS_MAX_VALUES, from the page). */
-function valuesLimit() {
-  const n = Number(document.getElementById('workspace')?.dataset.maxValues);
-  return Number.isFinite(n) && n > 0 ? n : 65536;
-}
+/** The API lists contributions up to this many positions (CONVLENS_MAX_VALUES). */
+const valuesLimit = () => pageLimit('maxValues', 65536);
 
 /** Digits as Unicode subscripts: 12 → "₁₂". */
 function subscript(n) {
