@@ -14,7 +14,15 @@ from .conv import (
     conv2d_decimated,
     conv_layer,
 )
-from .grad import LOSSES, conv2d_backward, loss_grad, weight_grad_contributions
+from .errors import ArgumentError, ArgumentTypeError
+from .grad import (
+    LOSSES,
+    LayerGradient,
+    conv2d_backward,
+    layer_gradient,
+    loss_grad,
+    weight_grad_contributions,
+)
 from .kernels import MAX_KERNEL_SIZE, PRESETS, Preset, preset
 from .receptive import ReceptiveField, StackEntry, receptive_field, receptive_field_stack
 from .sharing import (
@@ -31,6 +39,10 @@ from .spec import AxisArithmetic, ConvSpec, output_arithmetic, output_shape, res
 
 __all__ = [
     "ACTIVATIONS",
+    "ArgumentError",
+    "ArgumentTypeError",
+    "LayerGradient",
+    "layer_gradient",
     "LOSSES",
     "MAX_DENSE_ENTRIES",
     "MAX_KERNEL_SIZE",

@@ -26,7 +26,8 @@ from numpy.lib.stride_tricks import as_strided
 from numpy.typing import ArrayLike, NDArray
 
 from ._blas import single_threaded_blas, single_threaded_section
-from .spec import ConvSpec, IntOrPair, PaddingArg, check_groups
+from .errors import ArgumentError, ArgumentTypeError
+from .spec import ConvSpec, IntOrPair, PaddingArg, check_groups, spec_of
 
 ACTIVATIONS = ("none", "relu", "sigmoid", "tanh")
 
@@ -54,7 +55,7 @@ _POOL: ThreadPoolExecutor | None = None
 
 
 @dataclass(frozen=True)
-class Layer:
+class ConvCall:
     """Validated arguments of one conv call (private helper of the public functions)."""
 
     x: NDArray[np.floating]  # (C, H, W)
@@ -72,15 +73,15 @@ class Layer:
 def _float_array(value: ArrayLike, name: str, ndim: int) -> NDArray[np.floating]:
     arr = np.asarray(value)
     if arr.dtype.kind not in "biuf":
-        raise TypeError(f"`{name}` must hold real numbers, got dtype {arr.dtype}")
+        raise ArgumentTypeError(name, f"`{name}` must hold real numbers, got dtype {arr.dtype}")
     if arr.ndim != ndim:
-        raise ValueError(f"`{name}` must have {ndim} dimensions, got shape {arr.shape}")
+        raise ArgumentError(name, f"`{name}` must have {ndim} dimensions, got shape {arr.shape}")
     if arr.dtype != np.float64:
         arr = arr.astype(np.float32, copy=False)
     if arr.size == 0:
-        raise ValueError(f"`{name}` must not be empty, got shape {arr.shape}")
+        raise ArgumentError(name, f"`{name}` must not be empty, got shape {arr.shape}")
     if not np.isfinite(arr).all():
-        raise ValueError(f"`{name}` must be finite: it holds NaN or infinite values")
+        raise ArgumentError(name, f"`{name}` must be finite: it holds NaN or infinite values")
     return arr
 
 
@@ -93,7 +94,8 @@ def prepare(
     groups: int = 1,
     *,
     x_name: str = "x",
-) -> Layer:
+    spec: ConvSpec | None = None,
+) -> ConvCall:
     """Check the arguments shared by conv2d and its relatives; raise naming the bad one."""
     xa = _float_array(x, x_name, 3)
     wa = _float_array(weight, "weight", 4)
@@ -103,18 +105,18 @@ def prepare(
     groups = check_groups(groups)
     c, j = xa.shape[0], wa.shape[0]
     if c % groups or j % groups:
-        raise ValueError(
+        raise ArgumentError("groups",
             f"`groups`={groups} must divide both the input channels ({c}) and the kernels ({j})"
         )
     if wa.shape[1] != c // groups:
-        raise ValueError(
+        raise ArgumentError("weight",
             f"`weight` has {wa.shape[1]} input channels per kernel but the input has {c} "
             f"channels in {groups} group(s): expected weight of shape "
             f"({j}, {c // groups}, kh, kw), got {wa.shape}"
         )
-    spec = ConvSpec.make((wa.shape[2], wa.shape[3]), stride, padding, dilation)
+    spec = spec_of((wa.shape[2], wa.shape[3]), stride, padding, dilation, spec)
     out_hw = spec.output_shape(xa.shape[1:])
-    return Layer(xa, wa, spec, groups, out_hw)
+    return ConvCall(xa, wa, spec, groups, out_hw)
 
 
 def check_bias(bias: ArrayLike | None, j: int, dtype: np.dtype) -> NDArray[np.floating] | None:
@@ -126,7 +128,7 @@ def check_bias(bias: ArrayLike | None, j: int, dtype: np.dtype) -> NDArray[np.fl
         b = np.full(j, b)
     b = _float_array(b, "bias", 1).astype(dtype, copy=False)
     if b.shape != (j,):
-        raise ValueError(f"`bias` must have one value per kernel, shape ({j},), got {b.shape}")
+        raise ArgumentError("bias", f"`bias` must have one value per kernel, shape ({j},), got {b.shape}")
     return b
 
 
@@ -146,30 +148,30 @@ def padded_phases(
     """x zero-padded, with its columns split by phase (column mod s_w): (s_w, C, Hp, ceil(Wp / s_w) + extra).
 
     Strided windows then read each phase with unit stride, which copies faster than gathering
-    every s_w-th float. Phase ph holds padded columns ph, ph + s_w, ...; with s_w == 1 and no
+    every s_w-th float. Phase f holds padded columns f, f + s_w, ...; with s_w == 1 and no
     extra this is pad(x)[None]. `extra` zero columns on the right of each phase let a folded
     plan read its zero-weight taps past the last real one.
     """
-    ph_, pw = padding
-    if s_w == 1 and extra == 0 and ph_ == 0 and pw == 0:
+    pad_h, pad_w = padding
+    if s_w == 1 and extra == 0 and pad_h == 0 and pad_w == 0:
         return x[None]
     c, h, w = x.shape
-    hp = h + 2 * ph_
-    wq = -(-(w + 2 * pw) // s_w) + extra
+    hp = h + 2 * pad_h
+    wq = -(-(w + 2 * pad_w) // s_w) + extra
     out = np.empty((s_w, c, hp, wq), dtype=x.dtype)
-    # Phase ph holds, from column q0 // s_w on, the pixels of padded columns q0, q0 + s_w, ...
+    # Each phase holds, from column q0 // s_w on, the pixels of padded columns q0, q0 + s_w, ...
     parts = []
-    for ph in range(s_w):
-        q0 = pw + (ph - pw) % s_w  # first padded column of this phase that holds a pixel
-        parts.append((q0 // s_w, x[:, :, q0 - pw :: s_w]))
+    for phase in range(s_w):
+        q0 = pad_w + (phase - pad_w) % s_w  # first padded column of this phase that holds a pixel
+        parts.append((q0 // s_w, x[:, :, q0 - pad_w :: s_w]))
 
     def work(chunk: list[tuple[int, int]]) -> None:
         for r0, r1 in chunk:  # rows of the padded planes
             out[:, :, r0:r1] = 0
-            a, b = max(r0, ph_), min(r1, ph_ + h)
+            a, b = max(r0, pad_h), min(r1, pad_h + h)
             if a < b:
                 for phase, (start, part) in enumerate(parts):
-                    out[phase, :, a:b, start : start + part.shape[2]] = part[:, a - ph_ : b - ph_]
+                    out[phase, :, a:b, start : start + part.shape[2]] = part[:, a - pad_h : b - pad_h]
 
     # Large inputs are written by every thread (a 1024² RGB image: 1.7 ms on one).
     n = _THREADS if out.size >= PARALLEL_PAD_FLOATS else 1
@@ -207,12 +209,12 @@ class ColumnPlan:
         order: list[int] = []
         groups = []
         blocks: list[tuple[int, ...]] = []
-        for ph in range(sw):
-            vs = [v for v in range(kw) if (dw * v) % sw == ph]
+        for phase in range(sw):
+            vs = [v for v in range(kw) if (dw * v) % sw == phase]
             if vs:
                 order += vs
                 n = -(-len(vs) // fold)
-                groups.append((ph, n, (dw * vs[0]) // sw, fold * step))
+                groups.append((phase, n, (dw * vs[0]) // sw, fold * step))
                 padded = vs + [-1] * (n * fold - len(vs))
                 blocks += [tuple(padded[b * fold : (b + 1) * fold]) for b in range(n)]
         return cls(tuple(order), tuple(groups), tuple(blocks), fold, step)
@@ -264,8 +266,8 @@ class ColumnPlan:
         c, kh, _, rows, width = cols.shape
         sh, dh = spec.stride[0], spec.dilation[0]
         i = 0
-        for ph, count, off, step in self.groups:
-            base = xq[ph, :, row0 * sh :, off:]
+        for phase, count, off, step in self.groups:
+            base = xq[phase, :, row0 * sh :, off:]
             s0, s1, s2 = base.strides
             last = (kh - 1) * dh + (rows - 1) * sh, (count - 1) * step + width - 1
             if last[0] >= base.shape[1] or last[1] >= base.shape[2]:
@@ -348,7 +350,7 @@ Epilogue = Callable[[NDArray[np.floating], int], None]
 
 
 def _im2col_forward(
-    layer: Layer, fold: int | None = None, epilogue: Epilogue | None = None
+    layer: ConvCall, fold: int | None = None, epilogue: Epilogue | None = None
 ) -> NDArray[np.floating]:
     x, weight, spec, groups = layer.x, layer.weight, layer.spec, layer.groups
     h_out, w_out = layer.out_hw
@@ -398,6 +400,8 @@ def conv2d(
     padding: PaddingArg = 0,
     dilation: IntOrPair = 1,
     groups: int = 1,
+    *,
+    spec: ConvSpec | None = None,
 ) -> NDArray[np.floating]:
     """2-D convolution (cross-correlation, as PyTorch's conv2d).
 
@@ -409,6 +413,7 @@ def conv2d(
     stride, dilation : int or (h, w) pair, >= 1
     padding : int or (h, w) pair >= 0, or 'same' / 'valid'
     groups : int dividing C and J; input channels and kernels are split into this many groups
+    spec : a ConvSpec instead of stride, padding and dilation (its kernel_size must be (kh, kw))
 
     Returns
     -------
@@ -420,7 +425,7 @@ def conv2d(
     where g = j // (J / groups), x_pad is x zero-padded by p on each side, and
     H_out = floor((H + 2 p_h - d_h (kh - 1) - 1) / s_h) + 1 (likewise W_out).
     """
-    layer = prepare(x, weight, stride, padding, dilation, groups)
+    layer = prepare(x, weight, stride, padding, dilation, groups, spec=spec)
     b = check_bias(bias, layer.weight.shape[0], layer.x.dtype)
     if b is None:
         return _im2col_forward(layer)
@@ -450,6 +455,8 @@ def conv_layer(
     dilation: IntOrPair = 1,
     groups: int = 1,
     activation: str = "none",
+    *,
+    spec: ConvSpec | None = None,
 ) -> FeatureMaps:
     """A whole conv layer, σ(conv2d(x) + b), and each feature map's min, max and mean.
 
@@ -459,7 +466,7 @@ def conv_layer(
     instead of in three more passes over the whole output.
     """
     check_activation(activation)
-    layer = prepare(x, weight, stride, padding, dilation, groups)
+    layer = prepare(x, weight, stride, padding, dilation, groups, spec=spec)
     j = layer.weight.shape[0]
     b = check_bias(bias, j, layer.x.dtype)
     parts: list[tuple[int, NDArray[np.floating], NDArray[np.floating], NDArray[np.float64]]] = []
@@ -515,7 +522,8 @@ def _as_float(y: ArrayLike) -> NDArray[np.floating]:
 def check_activation(activation: str) -> None:
     """ValueError naming `activation` unless it is one of ACTIVATIONS."""
     if activation not in ACTIVATIONS:
-        raise ValueError(f"`activation` must be one of {', '.join(ACTIVATIONS)}; got {activation!r}")
+        raise ArgumentError(
+            "activation", f"`activation` must be one of {', '.join(ACTIVATIONS)}; got {activation!r}")
 
 
 def activate(y: ArrayLike, activation: str = "none") -> NDArray[np.floating]:
@@ -561,6 +569,8 @@ def conv2d_decimated(
     padding: PaddingArg = 0,
     dilation: IntOrPair = 1,
     groups: int = 1,
+    *,
+    spec: ConvSpec | None = None,
 ) -> Decimation:
     """The strided conv computed as the stride-1 ("full") conv, then decimated.
 
@@ -568,10 +578,10 @@ def conv2d_decimated(
     stride-1 layer reads rows i + d*u, so strided[m] = full[s*m]: the stride only throws away
     outputs. Arguments and shapes as in conv2d; `strided` equals conv2d(...) exactly.
     """
-    layer = prepare(x, weight, stride, padding, dilation, groups)
+    layer = prepare(x, weight, stride, padding, dilation, groups, spec=spec)
     s = layer.spec.stride
-    full = conv2d(layer.x, layer.weight, bias, 1, layer.spec.padding, layer.spec.dilation,
-                  layer.groups)
+    full = conv2d(layer.x, layer.weight, bias, groups=layer.groups,
+                  spec=ConvSpec(layer.spec.kernel_size, (1, 1), layer.spec.padding, layer.spec.dilation))
     rows = np.arange(0, full.shape[1], s[0])
     cols = np.arange(0, full.shape[2], s[1])
     return Decimation(full, full[:, :: s[0], :: s[1]], rows, cols)

@@ -13,9 +13,10 @@ from math import comb
 import numpy as np
 from numpy.typing import NDArray
 
+from .errors import ArgumentError
 from .spec import IntOrPair, Pair, as_pair
 
-MAX_KERNEL_SIZE = 31
+MAX_KERNEL_SIZE = 31  # default largest preset side; callers may pass another max_size
 
 
 def _binomial(n: int) -> NDArray[np.float64]:
@@ -96,20 +97,24 @@ class Preset:
     min_size: int = 1
     square_only: bool = False
 
-    def weights(self, size: IntOrPair = 3, seed: int = 0) -> NDArray[np.float64]:
-        """The (kh, kw) kernel; ValueError naming `kernel_size` when this preset has no such size."""
+    def weights(self, size: IntOrPair = 3, seed: int = 0, max_size: int = MAX_KERNEL_SIZE
+                ) -> NDArray[np.float64]:
+        """The (kh, kw) kernel, kh and kw at most max_size; ValueError naming `kernel_size` otherwise."""
         k = as_pair(size, "kernel_size", 1)
-        if max(k) > MAX_KERNEL_SIZE:
-            raise ValueError(f"`kernel_size` must be at most {MAX_KERNEL_SIZE}, got {k[0]}x{k[1]}")
+        if max(k) > max_size:
+            raise ArgumentError(
+                "kernel_size", f"`kernel_size` must be at most {max_size}, got {k[0]}x{k[1]}")
         if self.odd_only and (k[0] % 2 == 0 or k[1] % 2 == 0):
-            raise ValueError(f"`kernel_size`: the {self.name} kernel needs an odd size, got {k[0]}x{k[1]}")
+            raise ArgumentError(
+                "kernel_size", f"`kernel_size`: the {self.name} kernel needs an odd size, got {k[0]}x{k[1]}")
         if min(k) < self.min_size:
-            raise ValueError(
+            raise ArgumentError("kernel_size",
                 f"`kernel_size`: the {self.name} kernel needs a size of at least {self.min_size}, "
                 f"got {k[0]}x{k[1]}"
             )
         if self.square_only and k[0] != k[1]:
-            raise ValueError(f"`kernel_size`: the {self.name} kernel must be square, got {k[0]}x{k[1]}")
+            raise ArgumentError(
+                "kernel_size", f"`kernel_size`: the {self.name} kernel must be square, got {k[0]}x{k[1]}")
         return self.make(k, seed)
 
 
@@ -134,25 +139,27 @@ PRESETS: dict[str, Preset] = {
 }
 
 
-def preset(name: str, size: IntOrPair = 3, seed: int = 0) -> NDArray[np.float64]:
+def preset(name: str, size: IntOrPair = 3, seed: int = 0, max_size: int = MAX_KERNEL_SIZE
+           ) -> NDArray[np.float64]:
     """The (kh, kw) weights of a named preset.
 
     Parameters
     ----------
     name : one of PRESETS (identity, box, gaussian, sobel_x, sobel_y, laplacian, sharpen,
         emboss, random)
-    size : int or (kh, kw), 1..31
+    size : int or (kh, kw), each 1..max_size
     seed : seed of the 'random' preset
+    max_size : largest kh or kw accepted (the web app passes its CONVLENS_MAX_KERNEL_SIZE)
 
     Raises ValueError naming `kernels` for an unknown name, `kernel_size` for an unsupported size.
     """
     try:
         p = PRESETS[name]
     except KeyError:
-        raise ValueError(
+        raise ArgumentError("kernels",
             f"`kernels`: unknown preset {name!r}; choose from {', '.join(PRESETS)}"
         ) from None
-    return p.weights(size, seed)
+    return p.weights(size, seed, max_size)
 
 
 def spread_kernels(kernels: NDArray[np.floating], in_channels: int) -> NDArray[np.floating]:
@@ -170,14 +177,15 @@ def spread_kernels(kernels: NDArray[np.floating], in_channels: int) -> NDArray[n
     """
     k = np.asarray(kernels)
     if k.ndim != 3:
-        raise ValueError(f"`weights` of 2-D kernels must have shape (J, kh, kw), got {k.shape}")
+        raise ArgumentError("weights", f"`weights` of 2-D kernels must have shape (J, kh, kw), got {k.shape}")
     if isinstance(in_channels, bool) or not isinstance(in_channels, int) or in_channels < 1:
-        raise ValueError(f"`in_channels` must be an int >= 1, got {in_channels!r}")
+        raise ArgumentError("in_channels", f"`in_channels` must be an int >= 1, got {in_channels!r}")
     return np.repeat(k[:, None] / in_channels, in_channels, axis=1)
 
 
 def kernel_bank(
-    names: list[str], size: IntOrPair = 3, in_channels: int = 1, seed: int = 0
+    names: list[str], size: IntOrPair = 3, in_channels: int = 1, seed: int = 0,
+    max_size: int = MAX_KERNEL_SIZE,
 ) -> NDArray[np.floating]:
     """Conv weights (J, C / groups, kh, kw) from preset names, each spread over the channels.
 
@@ -185,6 +193,6 @@ def kernel_bank(
     `kernels` for an empty list or an unknown name, `kernel_size` for an unsupported size.
     """
     if not names:
-        raise ValueError("`kernels` must name at least one preset")
-    stack = np.stack([preset(name, size, seed + k) for k, name in enumerate(names)])
+        raise ArgumentError("kernels", "`kernels` must name at least one preset")
+    stack = np.stack([preset(name, size, seed + k, max_size) for k, name in enumerate(names)])
     return spread_kernels(stack, in_channels)

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from .spec import ConvSpec, IntOrPair, PaddingArg, Pair, _input_hw
+from .errors import ArgumentError
+from .spec import ConvSpec, IntOrPair, PaddingArg, Pair, _input_hw, spec_of
 
 
 @dataclass(frozen=True)
@@ -50,12 +51,14 @@ class ReceptiveField:
 
 def receptive_field(
     input_hw: Sequence[int],
-    kernel_hw: IntOrPair,
+    kernel_hw: IntOrPair | None = None,
     stride: IntOrPair = 1,
     padding: PaddingArg = 0,
     dilation: IntOrPair = 1,
     row: int = 0,
     col: int = 0,
+    *,
+    spec: ConvSpec | None = None,
 ) -> ReceptiveField:
     """Receptive field of output unit (row, col) of one conv layer.
 
@@ -64,6 +67,7 @@ def receptive_field(
     input_hw : (H, W)
     kernel_hw, stride, padding, dilation : as in conv2d
     row, col : the output unit, 0 <= row < H_out, 0 <= col < W_out
+    spec : a ConvSpec instead of the four geometry arguments
 
     Returns
     -------
@@ -71,12 +75,12 @@ def receptive_field(
     reach into the padding, at negative or >= H coordinates), the box clipped to the image, the
     input coordinate of every tap, and which taps fall on padding.
     """
-    spec = ConvSpec.make(kernel_hw, stride, padding, dilation)
+    spec = spec_of(kernel_hw, stride, padding, dilation, spec)
     h, w = _input_hw(input_hw)
     h_out, w_out = spec.output_shape((h, w))
     for name, i, n in (("row", row, h_out), ("col", col, w_out)):
         if isinstance(i, bool) or not isinstance(i, int | np.integer) or not 0 <= i < n:
-            raise ValueError(f"`{name}` must be an output index in 0..{n - 1}, got {i!r}")
+            raise ArgumentError(name, f"`{name}` must be an output index in 0..{n - 1}, got {i!r}")
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = (
         spec.kernel_size, spec.stride, spec.padding, spec.dilation,
     )
@@ -127,7 +131,7 @@ def _as_spec(layer: LayerArg, i: int) -> ConvSpec:
             return ConvSpec.make(**layer)
         return ConvSpec.make(*layer)
     except (TypeError, ValueError) as err:
-        raise ValueError(f"`layers`[{i}]: {err}") from None
+        raise ArgumentError("layers", f"`layers`[{i}]: {err}") from None
 
 
 def receptive_field_stack(layers: Iterable[LayerArg]) -> list[StackEntry]:
@@ -144,7 +148,7 @@ def receptive_field_stack(layers: Iterable[LayerArg]) -> list[StackEntry]:
     """
     specs = [_as_spec(layer, i) for i, layer in enumerate(layers)]
     if not specs:
-        raise ValueError("`layers` must hold at least one layer")
+        raise ArgumentError("layers", "`layers` must hold at least one layer")
     size, jump, start = [1, 1], [1, 1], [0, 0]
     out: list[StackEntry] = []
     for spec in specs:

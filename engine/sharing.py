@@ -16,7 +16,17 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from .conv import _float_array
-from .spec import ConvSpec, IntOrPair, PaddingArg, Pair, _input_hw, axis_reads, check_groups
+from .errors import ArgumentError
+from .spec import (
+    ConvSpec,
+    IntOrPair,
+    PaddingArg,
+    Pair,
+    _input_hw,
+    axis_reads,
+    check_groups,
+    spec_of,
+)
 
 # Largest dense M (rows x columns) that dense_matrix() will build: 16.7 M entries, 64 MiB float32.
 MAX_DENSE_ENTRIES = 1 << 24
@@ -27,7 +37,7 @@ def _ints(values: Sequence[int], name: str) -> tuple[int, ...]:
     try:
         return tuple(operator.index(v) for v in values)
     except TypeError:
-        raise ValueError(f"`{name}` must hold ints, got {tuple(values)!r}") from None
+        raise ArgumentError(name, f"`{name}` must hold ints, got {tuple(values)!r}") from None
 
 
 def _axis_hits(n: int, k: int, s: int, p: int, d: int, n_out: int) -> NDArray[np.bool_]:
@@ -47,17 +57,19 @@ class WeightUsage:
 
 def weight_usage(
     input_hw: Sequence[int],
-    kernel_hw: IntOrPair,
+    kernel_hw: IntOrPair | None = None,
     stride: IntOrPair = 1,
     padding: PaddingArg = 0,
     dilation: IntOrPair = 1,
+    *,
+    spec: ConvSpec | None = None,
 ) -> WeightUsage:
     """Usage count of every kernel tap.
 
     Parameters
     ----------
     input_hw : (H, W)
-    kernel_hw, stride, padding, dilation : as in conv2d
+    kernel_hw, stride, padding, dilation : as in conv2d, or `spec`, a ConvSpec, instead
 
     Returns
     -------
@@ -65,7 +77,7 @@ def weight_usage(
     a real pixel, padding[u, v] those where it multiplies a padding zero; real + padding =
     total = H_out * W_out. Every weight W[j, c, u, v] of the layer has the counts of its tap.
     """
-    spec = ConvSpec.make(kernel_hw, stride, padding, dilation)
+    spec = spec_of(kernel_hw, stride, padding, dilation, spec)
     h, w = _input_hw(input_hw)
     h_out, w_out = spec.output_shape((h, w))
     rows = _axis_hits(h, spec.kernel_size[0], spec.stride[0], spec.padding[0],
@@ -79,19 +91,23 @@ def weight_usage(
 
 def coverage(
     input_hw: Sequence[int],
-    kernel_hw: IntOrPair,
+    kernel_hw: IntOrPair | None = None,
     stride: IntOrPair = 1,
     padding: PaddingArg = 0,
     dilation: IntOrPair = 1,
+    *,
+    spec: ConvSpec | None = None,
 ) -> NDArray[np.int64]:
     """Per input pixel, the number of output units of one feature map that read it.
+
+    The geometry comes as kernel_hw, stride, padding and dilation, or as one ConvSpec (`spec=`).
 
     Returns
     -------
     ndarray of shape (H, W), int64; zero where no window reaches a pixel (a stride larger than
     the effective kernel skips lines, or the last lines are left over by the division).
     """
-    spec = ConvSpec.make(kernel_hw, stride, padding, dilation)
+    spec = spec_of(kernel_hw, stride, padding, dilation, spec)
     h, w = _input_hw(input_hw)
     h_out, w_out = spec.output_shape((h, w))
     rows, cols = (
@@ -138,6 +154,8 @@ def dense_matrix(
     dilation: IntOrPair = 1,
     groups: int = 1,
     max_entries: int = MAX_DENSE_ENTRIES,
+    *,
+    spec: ConvSpec | None = None,
 ) -> DenseMatrix:
     """The equivalent dense, weight-tied matrix of a conv layer, as sparse triplets.
 
@@ -147,6 +165,7 @@ def dense_matrix(
     weight : ndarray of shape (J, C / groups, kh, kw)
     stride, padding, dilation, groups : as in conv2d
     max_entries : refuse (ValueError) when M would have more than this many entries
+    spec : a ConvSpec instead of stride, padding and dilation (its kernel_size must be (kh, kw))
 
     Returns
     -------
@@ -154,23 +173,23 @@ def dense_matrix(
     M @ x.ravel() == conv2d(x, weight, ...).ravel() for every x of shape input_shape.
     """
     if len(input_shape) != 3:
-        raise ValueError(f"`input_shape` must be (C, H, W), got {tuple(input_shape)!r}")
+        raise ArgumentError("input_shape", f"`input_shape` must be (C, H, W), got {tuple(input_shape)!r}")
     c_in, h, w = _ints(input_shape, "input_shape")
     if c_in < 1:
-        raise ValueError(f"`input_shape` must have at least one channel, got {c_in}")
+        raise ArgumentError("input_shape", f"`input_shape` must have at least one channel, got {c_in}")
     wa = _float_array(weight, "weight", 4)
     j_total, cg, kh, kw = wa.shape
     groups = check_groups(groups)
     if c_in % groups or j_total % groups or cg != c_in // groups:
-        raise ValueError(
+        raise ArgumentError("weight",
             f"`weight` of shape {wa.shape} does not fit {c_in} input channels in "
             f"{groups} group(s): expected ({j_total}, {c_in // max(groups, 1)}, kh, kw)"
         )
-    spec = ConvSpec.make((kh, kw), stride, padding, dilation)
+    spec = spec_of((kh, kw), stride, padding, dilation, spec)
     h_out, w_out = spec.output_shape((h, w))
     n_rows, n_cols = j_total * h_out * w_out, c_in * h * w
     if n_rows * n_cols > max_entries:
-        raise ValueError(
+        raise ArgumentError("input_shape",
             f"`input_shape`: the dense matrix would be {n_rows:,} x {n_cols:,} = "
             f"{n_rows * n_cols:,} entries, over the limit of {max_entries:,}; use a smaller "
             "input (a crop) or fewer kernels"
@@ -243,6 +262,8 @@ def parameter_counts(
     padding: PaddingArg = 0,
     dilation: IntOrPair = 1,
     groups: int = 1,
+    *,
+    spec: ConvSpec | None = None,
 ) -> ParameterCounts:
     """Parameter counts of the conv layer, its untied (locally connected) twin and a dense layer.
 
@@ -250,6 +271,7 @@ def parameter_counts(
     ----------
     input_shape : (C, H, W)
     weight_shape : (J, C / groups, kh, kw)
+    stride, padding, dilation, groups : as in conv2d, or `spec`, a ConvSpec, for the first three
 
     Returns
     -------
@@ -257,19 +279,20 @@ def parameter_counts(
     counted per axis without building M.
     """
     if len(input_shape) != 3 or len(weight_shape) != 4:
-        raise ValueError("`input_shape` must be (C, H, W) and `weight_shape` (J, C/groups, kh, kw)")
+        raise ArgumentError(
+            "input_shape", "`input_shape` must be (C, H, W) and `weight_shape` (J, C/groups, kh, kw)")
     c_in, h, w = _ints(input_shape, "input_shape")
     j_total, cg, kh, kw = _ints(weight_shape, "weight_shape")
     groups = check_groups(groups)
     if c_in % groups or j_total % groups or cg != c_in // groups:
-        raise ValueError(
+        raise ArgumentError("weight_shape",
             f"`weight_shape` {tuple(weight_shape)} does not fit {c_in} channels in {groups} group(s)"
         )
-    spec = ConvSpec.make((kh, kw), stride, padding, dilation)
+    spec = spec_of((kh, kw), stride, padding, dilation, spec)
     h_out, w_out = spec.output_shape((h, w))
     positions = h_out * w_out
     kernel = cg * kh * kw
-    usage = weight_usage((h, w), (kh, kw), spec.stride, spec.padding, spec.dilation)
+    usage = weight_usage((h, w), spec=spec)
     return ParameterCounts(
         conv_weights=j_total * kernel,
         conv_biases=j_total,

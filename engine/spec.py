@@ -17,6 +17,8 @@ from typing import Literal
 import numpy as np
 from numpy.typing import NDArray
 
+from .errors import ArgumentError, ArgumentTypeError
+
 Pair = tuple[int, int]
 IntOrPair = int | Sequence[int]
 PaddingArg = int | Sequence[int] | Literal["same", "valid"]
@@ -38,10 +40,11 @@ def as_pair(value: IntOrPair, name: str, minimum: int = 0) -> Pair:
             or len(value) != 2
             or any(isinstance(v, bool) or not hasattr(v, "__index__") for v in value)
         ):
-            raise TypeError(f"`{name}` must be an int or a pair of ints, got {value!r}") from None
+            raise ArgumentTypeError(
+                name, f"`{name}` must be an int or a pair of ints, got {value!r}") from None
         pair = (operator.index(value[0]), operator.index(value[1]))
     if min(pair) < minimum:
-        raise ValueError(f"`{name}` must be >= {minimum}, got {_show(pair)}")
+        raise ArgumentError(name, f"`{name}` must be >= {minimum}, got {_show(pair)}")
     return pair
 
 
@@ -52,9 +55,9 @@ def check_groups(groups: int) -> int:
             raise TypeError
         value = operator.index(groups)
     except TypeError:
-        raise ValueError(f"`groups` must be an int >= 1, got {groups!r}") from None
+        raise ArgumentError("groups", f"`groups` must be an int >= 1, got {groups!r}") from None
     if value < 1:
-        raise ValueError(f"`groups` must be an int >= 1, got {groups!r}")
+        raise ArgumentError("groups", f"`groups` must be an int >= 1, got {groups!r}")
     return value
 
 
@@ -68,14 +71,15 @@ def resolve_padding(padding: PaddingArg, kernel_hw: Pair, stride: Pair, dilation
         if padding == "valid":
             return (0, 0)
         if padding != "same":
-            raise ValueError(f"`padding` must be an int, a pair, 'same' or 'valid', got {padding!r}")
+            raise ArgumentError(
+                "padding", f"`padding` must be an int, a pair, 'same' or 'valid', got {padding!r}")
         if stride != (1, 1):
-            raise ValueError(
+            raise ArgumentError("padding",
                 f"`padding`='same' needs stride 1 (as in PyTorch), got stride {_show(stride)}"
             )
         span = tuple(d * (k - 1) for k, d in zip(kernel_hw, dilation, strict=True))
         if any(t % 2 for t in span):
-            raise ValueError(
+            raise ArgumentError("padding",
                 "`padding`='same' needs an odd effective kernel d(k-1)+1 on both axes so the "
                 f"padding is symmetric; kernel {_show(kernel_hw)} with dilation "
                 f"{_show(dilation)} is even: give the padding as a number instead"
@@ -126,7 +130,7 @@ class ConvSpec:
             if eff > padded:
                 # Name the dilation when the undilated kernel would fit: it is what spreads it too far.
                 field = "dilation" if self.kernel_size[axis] <= padded else "kernel_size"
-                raise ValueError(
+                raise ArgumentError(field,
                     f"`{field}`: a {_show(self.kernel_size)} kernel with dilation "
                     f"{_show(self.dilation)} spans {eff} {AXES[axis]}, which does not fit "
                     f"a {n}-pixel input even with padding {self.padding[axis]} "
@@ -136,24 +140,52 @@ class ConvSpec:
         return (out[0], out[1])
 
 
+def spec_of(
+    kernel_hw: IntOrPair | None,
+    stride: IntOrPair = 1,
+    padding: PaddingArg = 0,
+    dilation: IntOrPair = 1,
+    spec: ConvSpec | None = None,
+) -> ConvSpec:
+    """The geometry of a call: `spec` as given, or one made from the int-or-pair arguments.
+
+    Public functions take either a ConvSpec (`spec=`, validated once where it was made) or the
+    separate arguments; giving both is an error naming `spec`.
+    """
+    if spec is None:
+        if kernel_hw is None:
+            raise ArgumentError("kernel_size", "`kernel_size` is needed when no `spec` is given")
+        return ConvSpec.make(kernel_hw, stride, padding, dilation)
+    if not isinstance(spec, ConvSpec):
+        raise ArgumentTypeError("spec", f"`spec` must be a ConvSpec, got {type(spec).__name__}")
+    given = kernel_hw is not None and as_pair(kernel_hw, "kernel_size", 1) != spec.kernel_size
+    if given or (stride, padding, dilation) != (1, 0, 1):
+        raise ArgumentError(
+            "spec", "give either `spec` or kernel_size, stride, padding and dilation, not both")
+    return spec
+
+
 def _input_hw(input_hw: Sequence[int]) -> Pair:
     if len(input_hw) != 2:
-        raise ValueError(f"`input_hw` must be (H, W), got {tuple(input_hw)!r}")
+        raise ArgumentError("input_hw", f"`input_hw` must be (H, W), got {tuple(input_hw)!r}")
     try:
         h, w = operator.index(input_hw[0]), operator.index(input_hw[1])
     except TypeError:
-        raise ValueError(f"`input_hw` must be a pair of ints, got {tuple(input_hw)!r}") from None
+        raise ArgumentError(
+            "input_hw", f"`input_hw` must be a pair of ints, got {tuple(input_hw)!r}") from None
     if h < 1 or w < 1:
-        raise ValueError(f"`input_hw` must be positive, got {(h, w)!r}")
+        raise ArgumentError("input_hw", f"`input_hw` must be positive, got {(h, w)!r}")
     return (h, w)
 
 
 def output_shape(
     input_hw: Sequence[int],
-    kernel_hw: IntOrPair,
+    kernel_hw: IntOrPair | None = None,
     stride: IntOrPair = 1,
     padding: PaddingArg = 0,
     dilation: IntOrPair = 1,
+    *,
+    spec: ConvSpec | None = None,
 ) -> Pair:
     """Output size of a conv layer.
 
@@ -162,12 +194,13 @@ def output_shape(
     input_hw : (H, W)
     kernel_hw, stride, dilation : int or (h, w) pair
     padding : int, (h, w) pair, 'same' or 'valid'
+    spec : a ConvSpec instead of the four geometry arguments
 
     Returns
     -------
     (H_out, W_out) with H_out = floor((H + 2p - d(k - 1) - 1) / s) + 1, likewise for W.
     """
-    return ConvSpec.make(kernel_hw, stride, padding, dilation).output_shape(input_hw)
+    return spec_of(kernel_hw, stride, padding, dilation, spec).output_shape(input_hw)
 
 
 @dataclass(frozen=True)
@@ -213,7 +246,7 @@ def axis_arithmetic(
     padded = size + 2 * padding
     eff = dilation * (kernel - 1) + 1
     if eff > padded:
-        raise ValueError(
+        raise ArgumentError("kernel_size",
             f"`kernel_size`: effective kernel {eff} is larger than the padded {axis} ({padded})"
         )
     span = padded - eff
@@ -248,18 +281,21 @@ def _false_runs(flags: list[bool]) -> tuple[Pair, ...]:
 
 def output_arithmetic(
     input_hw: Sequence[int],
-    kernel_hw: IntOrPair,
+    kernel_hw: IntOrPair | None = None,
     stride: IntOrPair = 1,
     padding: PaddingArg = 0,
     dilation: IntOrPair = 1,
+    *,
+    spec: ConvSpec | None = None,
 ) -> tuple[AxisArithmetic, AxisArithmetic]:
     """Step-by-step output-size arithmetic for rows and columns.
 
     Returns one AxisArithmetic per axis: padded size, effective kernel d(k - 1) + 1, the span
     n + 2p - d(k - 1) - 1, its quotient and remainder by the stride, the output size, and the
     input lines that no output reads (when the stride skips them or the remainder is left over).
+    The geometry comes as kernel_hw, stride, padding and dilation, or as one ConvSpec (`spec=`).
     """
-    spec = ConvSpec.make(kernel_hw, stride, padding, dilation)
+    spec = spec_of(kernel_hw, stride, padding, dilation, spec)
     h, w = _input_hw(input_hw)
     spec.output_shape((h, w))
     return (
