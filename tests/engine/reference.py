@@ -80,3 +80,39 @@ def taps_read(
 ) -> list[list[int]]:
     """For each output index m along one axis, the input indices s*m + d*u - p of its taps."""
     return [[s * m + d * u - p for u in range(k)] for m in range(n_out)]
+
+
+def untied_conv2d_ref(
+    x: NDArray[np.floating],
+    weight: NDArray[np.floating],
+    bias: NDArray[np.floating] | None = None,
+    stride: int | Sequence[int] = 1,
+    padding: int | Sequence[int] = 0,
+    dilation: int | Sequence[int] = 1,
+    groups: int = 1,
+) -> NDArray[np.float64]:
+    """Plain-loop locally connected layer in float64: weight (H_out, W_out, J, C/groups, kh, kw),
+    bias (H_out, W_out, J) or None -> (J, H_out, W_out), with
+
+        y[j, m, n] = b[m, n, j] + sum_c sum_u sum_v W[m, n, j, c, u, v] * x_pad[g*C/groups + c,
+                                                          s_h*m + d_h*u, s_w*n + d_w*v]
+    """
+    (sh, sw), (ph, pw), (dh, dw) = pair(stride), pair(padding), pair(dilation)
+    h_out, w_out, j_total, cg, kh, kw = weight.shape
+    jg = j_total // groups
+    xp = pad_ref(np.asarray(x, dtype=np.float64), ph, pw)
+    wt = np.asarray(weight, dtype=np.float64)
+    y = np.zeros((j_total, h_out, w_out), dtype=np.float64)
+    for j in range(j_total):
+        g = j // jg
+        for m in range(h_out):
+            for n in range(w_out):
+                acc = 0.0 if bias is None else float(bias[m, n, j])
+                for c in range(cg):
+                    for u in range(kh):
+                        for v in range(kw):
+                            acc += float(wt[m, n, j, c, u, v]) * float(
+                                xp[g * cg + c, sh * m + dh * u, sw * n + dw * v]
+                            )
+                y[j, m, n] = acc
+    return y
