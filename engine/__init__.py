@@ -36,6 +36,14 @@ from .sharing import (
     weight_usage,
 )
 from .spec import AxisArithmetic, ConvSpec, output_arithmetic, output_shape, resolve_padding
+from .untied import (
+    SharedAndUntiedGrads,
+    shared_and_untied_grads,
+    tie,
+    untied_bytes,
+    untied_conv2d,
+    untied_conv2d_backward,
+)
 
 __all__ = [
     "ACTIVATIONS",
@@ -75,4 +83,10 @@ __all__ = [
     "resolve_padding",
     "weight_grad_contributions",
     "weight_usage",
+    "SharedAndUntiedGrads",
+    "shared_and_untied_grads",
+    "tie",
+    "untied_bytes",
+    "untied_conv2d",
+    "untied_conv2d_backward",
 ]
