@@ -10,7 +10,7 @@ from .api import router as api_router
 from .docs import install_docs
 from .errors import BodySizeLimit, install_error_handlers
 from .settings import Settings
-from .store import ImageStore, OutputCache
+from .store import make_outputs, make_store
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -24,8 +24,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.settings = settings
-    app.state.store = ImageStore(settings.cache_bytes)  # decoded images by id (store.py)
-    app.state.outputs = OutputCache(settings.cache_bytes // 2)  # computed layer outputs
+    app.state.store = make_store(settings)  # decoded images by id: on disk, or in Redis (store.py)
+    app.state.outputs = make_outputs(settings)  # computed layer outputs, per process
 
     @app.get("/healthz", tags=["meta"])
     def healthz() -> dict[str, str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, fields
+from typing import get_type_hints
 
 
 @dataclass(frozen=True)
@@ -20,20 +21,38 @@ class Settings:
     max_output_values: int = 67_108_864  # largest layer output J x H_out x W_out (256 MiB of float32)
     max_dense_side: int = 32  # largest crop side for the dense matrix
     max_dense_entries: int = 16_777_216  # largest dense matrix (rows x columns)
-    cache_bytes: int = 512 * 1024 * 1024  # image cache size (LRU)
+    max_stride: int = 64  # largest stride on either axis
+    max_padding: int = 64  # largest zero padding on either axis
+    max_dilation: int = 16  # largest dilation on either axis
+    max_scale: int = 16  # largest nearest-neighbour zoom factor of a PNG (`scale`)
+    cache_bytes: int = 512 * 1024 * 1024  # per-process image cache (LRU) in front of the shared store
+    store_dir: str = "~/.cache/convlens/images"  # image store on disk (~ is home), for all local workers
+    store_bytes: int = 2 * 1024**3  # on-disk image store size (LRU by bytes); it survives restarts
+    redis_url: str = ""  # redis://host:port/db: the image store in Redis, for every machine ("" = on disk)
+    redis_ttl_seconds: int = 7 * 24 * 3600  # an image leaves Redis this long after its last upload or read
+    output_cache_bytes: int = 768 * 1024 * 1024  # per-process layer outputs (LRU): 3x the largest output
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
-        """Read CONVLENS_* variables over the defaults; ValueError names a bad variable."""
+        """Read CONVLENS_* variables over the defaults; ValueError names a bad variable.
+
+        Integer fields must be whole numbers >= 1; string fields take the variable's text as it is.
+        """
         env = os.environ if environ is None else environ
-        values: dict[str, int] = {}
+        types = get_type_hints(cls)
+        values: dict[str, int | str] = {}
         for f in fields(cls):
             key = f"CONVLENS_{f.name.upper()}"
-            if key in env:
-                try:
-                    values[f.name] = int(env[key])
-                except ValueError:
-                    raise ValueError(f"{key} must be an integer, got {env[key]!r}") from None
-                if values[f.name] < 1:
-                    raise ValueError(f"{key} must be >= 1, got {values[f.name]}")
-        return cls(**values)
+            if key not in env:
+                continue
+            if types[f.name] is str:
+                values[f.name] = env[key]
+                continue
+            try:
+                number = int(env[key])
+            except ValueError:
+                raise ValueError(f"{key} must be an integer, got {env[key]!r}") from None
+            if number < 1:
+                raise ValueError(f"{key} must be >= 1, got {number}")
+            values[f.name] = number
+        return cls(**values)  # type: ignore[arg-type]
