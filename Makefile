@@ -5,7 +5,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 BIN := $(VENV)/bin
 
-.PHONY: run test check lint bench clean
+.PHONY: run test check lint lint-js bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,9 +21,21 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 run: $(VENV)/.installed
 	$(BIN)/python -m uvicorn app.main:app --host $(HOST) --port $(PORT)
 
-lint: $(VENV)/.installed-test
+lint: lint-js $(VENV)/.installed-test
 	$(BIN)/python -m ruff check .
 	$(BIN)/python -m mypy
+
+# ESLint on static/ with the Node that Debian ships; npm ci again whenever package-lock.json changes.
+# Without npm it is skipped on a user's machine and fails under CI.
+lint-js:
+	@if ! command -v npm >/dev/null 2>&1; then \
+	  if [ -n "$$CI" ]; then echo "lint-js: npm is missing (apt-get install nodejs npm)" >&2; exit 1; fi; \
+	  echo "lint-js: skipped, npm is missing (apt-get install nodejs npm to lint static/)"; exit 0; \
+	fi; \
+	if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then \
+	  npm ci --no-audit --no-fund; \
+	fi; \
+	npx --no-install eslint static
 
 test: lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
