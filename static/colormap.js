@@ -1,5 +1,5 @@
 // Pure colour helpers: viridis (non-negative), RdBu-like diverging (signed, white at zero),
-// and a qualitative palette for shared weights. No DOM here.
+// and golden-ratio hues for shared weights. No DOM here.
 
 // The same anchors as app/images.py, so colour bars match the API's PNGs exactly.
 // Sequential, viridis-like: [position in [0, 1], [r, g, b]].
@@ -11,12 +11,6 @@ const SEQUENTIAL = [
 const DIVERGING = [
   [0.0, [5, 48, 97]], [0.2, [42, 113, 178]], [0.4, [160, 202, 225]], [0.5, [255, 255, 255]],
   [0.6, [246, 180, 150]], [0.8, [196, 60, 60]], [1.0, [103, 0, 31]],
-];
-
-/** Qualitative palette (Tableau-like), one colour per shared weight. */
-export const PALETTE = [
-  '#4e79a7', '#f28e2b', '#59a14f', '#e15759', '#76b7b2', '#edc948', '#b07aa1', '#ff9da7',
-  '#9c755f', '#2f4b7c', '#a05195', '#d45087', '#665191', '#003f5c', '#7a5195', '#ef5675',
 ];
 
 /**
@@ -44,7 +38,7 @@ function lerpStops(stops, t) {
  * @returns {[number, number, number]}
  */
 export function colourFor(v, lo, hi) {
-  if (isSigned(lo, hi)) {
+  if (isSigned(lo)) {
     const m = Math.max(Math.abs(lo), Math.abs(hi)) || 1;
     return lerpStops(DIVERGING, 0.5 + v / (2 * m));
   }
@@ -53,11 +47,10 @@ export function colourFor(v, lo, hi) {
 
 /**
  * Whether a range should use the diverging map (it holds negative values).
- * @param {number} lo
- * @param {number} hi
+ * @param {number} lo the range's minimum
  * @returns {boolean}
  */
-export function isSigned(lo, hi) {
+export function isSigned(lo) {
   return lo < 0;
 }
 
@@ -68,7 +61,7 @@ export function isSigned(lo, hi) {
  * @returns {[number, number]}
  */
 export function barRange(lo, hi) {
-  if (isSigned(lo, hi)) {
+  if (isSigned(lo)) {
     const m = Math.max(Math.abs(lo), Math.abs(hi));
     return [-m, m];
   }

@@ -1,6 +1,17 @@
-// Pure helpers: the geometry of one conv layer, number formatting, small array maths.
-// No DOM here. Conventions are PyTorch's (cross-correlation, symmetric zero padding):
+// Pure maths of one conv layer: output sizes, receptive fields and their inverse, the lines no
+// output reads, a small conv2d for the views that show values, and the row-major index
+// arithmetic of the dense matrix M. No DOM here. Conventions are PyTorch's (cross-correlation,
+// symmetric zero padding):
 //   out = floor((n + 2p - d(k - 1) - 1) / s) + 1   along each axis.
+// tests/browser/test_convmath.py checks every function here against engine/.
+
+/**
+ * @typedef {object} Geometry
+ * @property {[number, number]} kernel (kh, kw)
+ * @property {[number, number]} stride (sh, sw)
+ * @property {[number, number]} padding (ph, pw)
+ * @property {[number, number]} dilation (dh, dw)
+ */
 
 /**
  * Parse "3" or "3,5" into a [h, w] pair of integers.
@@ -15,37 +26,48 @@ export function parsePair(text) {
 }
 
 /**
- * Output size along one axis.
+ * The Geometry of the API's `layer` object (kernel_size, stride, padding, dilation as pairs).
+ * @param {{kernel_size: [number, number], stride: [number, number], padding: [number, number], dilation: [number, number]}} spec
+ * @returns {Geometry}
+ */
+export function geometryOf(spec) {
+  return { kernel: spec.kernel_size, stride: spec.stride, padding: spec.padding, dilation: spec.dilation };
+}
+
+/**
+ * Span of a dilated kernel along one axis: d(k − 1) + 1 input lines.
+ * @param {number} k kernel size
+ * @param {number} d dilation (>= 1)
+ * @returns {number}
+ */
+export function effectiveKernelSize(k, d) {
+  return d * (k - 1) + 1;
+}
+
+/**
+ * The window's height and width in input pixels, [dh(kh − 1) + 1, dw(kw − 1) + 1].
+ * @param {Geometry} g
+ * @returns {[number, number]}
+ */
+export function effectiveKernel(g) {
+  return [effectiveKernelSize(g.kernel[0], g.dilation[0]), effectiveKernelSize(g.kernel[1], g.dilation[1])];
+}
+
+/**
+ * Output size along one axis, with p zeros before the input and pEnd after it.
  * @param {number} n input size
  * @param {number} k kernel size
  * @param {number} s stride (>= 1)
- * @param {number} p padding on each side
+ * @param {number} p padding before (and, by default, after)
  * @param {number} d dilation (>= 1)
- * @returns {number} floor((n + 2p - d(k - 1) - 1) / s) + 1, or 0 when the kernel does not fit
+ * @param {number} [pEnd=p] padding after
+ * @returns {number} floor((n + p + pEnd - d(k - 1) - 1) / s) + 1, or 0 when the kernel does not fit
  */
-export function computeOutputSize(n, k, s, p, d) {
-  const span = n + 2 * p - d * (k - 1) - 1;
+export function computeOutputSize(n, k, s, p, d, pEnd = p) {
+  const span = n + p + pEnd - effectiveKernelSize(k, d);
   if (span < 0) return 0;
   return Math.floor(span / s) + 1;
 }
-
-/**
- * Padding that keeps the size at stride 1 ("same"), as the API resolves it.
- * @param {[number, number]} kernel
- * @param {[number, number]} dilation
- * @returns {[number, number]}
- */
-export function samePadding(kernel, dilation) {
-  return [0, 1].map((a) => Math.floor((dilation[a] * (kernel[a] - 1)) / 2));
-}
-
-/**
- * @typedef {object} Geometry
- * @property {[number, number]} kernel (kh, kw)
- * @property {[number, number]} stride (sh, sw)
- * @property {[number, number]} padding (ph, pw)
- * @property {[number, number]} dilation (dh, dw)
- */
 
 /**
  * Receptive field of output unit (row, col): the window box in input coordinates (it may start
@@ -67,15 +89,26 @@ export function receptiveField(g, row, col, h, w) {
   tapRows.forEach((r, u) => tapCols.forEach((c, v) => {
     taps.push({ u, v, row: r, col: c, padding: r < 0 || r >= h || c < 0 || c >= w });
   }));
-  return {
-    top: tapRows[0],
-    left: tapCols[0],
-    height: g.dilation[0] * (g.kernel[0] - 1) + 1,
-    width: g.dilation[1] * (g.kernel[1] - 1) + 1,
-    tapRows,
-    tapCols,
-    taps,
-  };
+  const [height, width] = effectiveKernel(g);
+  return { top: tapRows[0], left: tapCols[0], height, width, tapRows, tapCols, taps };
+}
+
+/**
+ * The inverse receptive field: the output unit whose window is centred nearest input pixel
+ * (row, col), clamped to the output. The window of unit m along an axis is centred at
+ * s·m − p + (d(k − 1)) / 2, so m = round((row + p − (d(k − 1)) / 2) / s).
+ * @param {Geometry} g
+ * @param {number} row input row (negative or past the end inside the padding)
+ * @param {number} col input column
+ * @param {[number, number]} outHW (H_out, W_out)
+ * @returns {[number, number]} (m, n)
+ */
+export function nearestUnit(g, row, col, outHW) {
+  const eff = effectiveKernel(g);
+  return [row, col].map((pos, a) => {
+    const m = Math.round((pos + g.padding[a] - (eff[a] - 1) / 2) / g.stride[a]);
+    return Math.min(Math.max(m, 0), outHW[a] - 1);
+  });
 }
 
 /**
@@ -106,92 +139,45 @@ export function unusedLines(n, k, s, p, d) {
 }
 
 /**
- * Per-tap usage counts for one axis pair: how many output positions read a real pixel
- * through tap (u, v), and how many read padding.
- * @param {Geometry} g
- * @param {number} h input height
- * @param {number} w input width
- * @returns {{real: number[][], padding: number[][], total: number}}
+ * A conv layer on a small input (the Sliding tab's corner), as engine.conv2d computes it:
+ *   y[j][m][n] = b[j] + Σ_c Σ_u Σ_v weight[j][c][u][v] · x_pad[g·C/groups + c][s·m + d·u][s·n + d·v]
+ * with g = ⌊j / (J/groups)⌋ and x_pad zero-padded by `padding` before and `paddingEnd` after.
+ * @param {number[][][]} x input, C×H×W
+ * @param {number[][][][]} weight J×(C/groups)×kh×kw
+ * @param {{bias?: number[]|null, stride?: [number, number], padding?: [number, number],
+ *   dilation?: [number, number], groups?: number, paddingEnd?: [number, number]}} [opts]
+ *   paddingEnd defaults to padding (PyTorch's symmetric padding)
+ * @returns {number[][][]} J×H_out×W_out
  */
-export function tapUsage(g, h, w) {
-  const ho = computeOutputSize(h, g.kernel[0], g.stride[0], g.padding[0], g.dilation[0]);
-  const wo = computeOutputSize(w, g.kernel[1], g.stride[1], g.padding[1], g.dilation[1]);
-  const hitsRow = [];
-  for (let u = 0; u < g.kernel[0]; u++) {
-    let c = 0;
-    for (let m = 0; m < ho; m++) {
-      const i = g.stride[0] * m + g.dilation[0] * u - g.padding[0];
-      if (i >= 0 && i < h) c++;
-    }
-    hitsRow.push(c);
-  }
-  const hitsCol = [];
-  for (let v = 0; v < g.kernel[1]; v++) {
-    let c = 0;
-    for (let n = 0; n < wo; n++) {
-      const i = g.stride[1] * n + g.dilation[1] * v - g.padding[1];
-      if (i >= 0 && i < w) c++;
-    }
-    hitsCol.push(c);
-  }
-  const total = ho * wo;
-  const real = hitsRow.map((a) => hitsCol.map((b) => a * b));
-  return { real, padding: real.map((r) => r.map((x) => total - x)), total };
-}
-
-/**
- * Cross-correlate one 2-D plane with one kernel (zero padding), for small crops only.
- * @param {number[][]} x input plane, H×W
- * @param {number[][]} k kernel, kh×kw
- * @param {Geometry} g
- * @returns {number[][]} H_out×W_out
- */
-export function conv2dPlane(x, k, g) {
-  const h = x.length;
-  const w = h ? x[0].length : 0;
-  const ho = computeOutputSize(h, g.kernel[0], g.stride[0], g.padding[0], g.dilation[0]);
-  const wo = computeOutputSize(w, g.kernel[1], g.stride[1], g.padding[1], g.dilation[1]);
-  const y = [];
-  for (let m = 0; m < ho; m++) {
-    const row = [];
-    for (let n = 0; n < wo; n++) {
-      let acc = 0;
-      for (let u = 0; u < g.kernel[0]; u++) {
-        const r = g.stride[0] * m + g.dilation[0] * u - g.padding[0];
-        if (r < 0 || r >= h) continue;
-        for (let v = 0; v < g.kernel[1]; v++) {
-          const c = g.stride[1] * n + g.dilation[1] * v - g.padding[1];
-          if (c >= 0 && c < w) acc += x[r][c] * k[u][v];
+export function conv2d(x, weight, opts = {}) {
+  const { bias = null, stride = [1, 1], padding = [0, 0], dilation = [1, 1], groups = 1 } = opts;
+  const paddingEnd = opts.paddingEnd || padding;
+  const h = x[0].length;
+  const w = h ? x[0][0].length : 0;
+  const kh = weight[0][0].length;
+  const kw = kh ? weight[0][0][0].length : 0;
+  const ho = computeOutputSize(h, kh, stride[0], padding[0], dilation[0], paddingEnd[0]);
+  const wo = computeOutputSize(w, kw, stride[1], padding[1], dilation[1], paddingEnd[1]);
+  const perGroup = x.length / groups;
+  const kernelsPerGroup = weight.length / groups;
+  return weight.map((kernel, j) => {
+    const first = Math.floor(j / kernelsPerGroup) * perGroup;
+    return Array.from({ length: ho }, (_, m) => Array.from({ length: wo }, (_, n) => {
+      let acc = bias ? bias[j] : 0;
+      kernel.forEach((plane, c) => {
+        const xc = x[first + c];
+        for (let u = 0; u < kh; u++) {
+          const r = stride[0] * m + dilation[0] * u - padding[0];
+          if (r < 0 || r >= h) continue;
+          for (let v = 0; v < kw; v++) {
+            const q = stride[1] * n + dilation[1] * v - padding[1];
+            if (q >= 0 && q < w) acc += xc[r][q] * plane[u][v];
+          }
         }
-      }
-      row.push(acc);
-    }
-    y.push(row);
-  }
-  return y;
-}
-
-/**
- * A count with its noun: counted(1, 'position') → "1 position", counted(102400, 'position') →
- * "102,400 positions".
- * @param {number} n
- * @param {string} noun singular
- * @param {string} [many] plural, if not noun + "s"
- * @returns {string}
- */
-export function counted(n, noun, many = `${noun}s`) {
-  return `${formatInt(n)} ${n === 1 ? noun : many}`;
-}
-
-/**
- * An English ordinal: 1 → "1st", 2 → "2nd", 3 → "3rd", 11 → "11th", 22 → "22nd".
- * @param {number} n
- * @returns {string}
- */
-export function ordinal(n) {
-  const tens = Math.floor(n / 10) % 10;
-  const suffix = tens === 1 ? 'th' : ({ 1: 'st', 2: 'nd', 3: 'rd' })[n % 10] || 'th';
-  return `${n}${suffix}`;
+      });
+      return acc;
+    }));
+  });
 }
 
 /**
@@ -207,46 +193,80 @@ export function activate(z, name) {
   return z;
 }
 
-const GROUPER = new Intl.NumberFormat('en-US');
-
 /**
- * An integer with thousands separators: 65536 → "65,536".
- * @param {number} n
- * @returns {string}
+ * Apply σ to every value of a nested array (a map, or J maps).
+ * @template T
+ * @param {T} y nested arrays of numbers
+ * @param {string} name none | relu | sigmoid | tanh
+ * @returns {T}
  */
-export function formatInt(n) {
-  return GROUPER.format(n);
+export function activateAll(y, name) {
+  return Array.isArray(y) ? y.map((a) => activateAll(a, name)) : activate(y, name);
 }
 
 /**
- * A real number in at most `digits` significant digits, without exponent for everyday sizes.
- * @param {number} x
- * @param {number} [digits=3]
- * @returns {string}
+ * The layer's input planes from RGBA bytes: C = 1 is luma (0.299 R + 0.587 G + 0.114 B), as the
+ * API reads a gray image, C = 3 is R, G, B; values in [0, 1].
+ * @param {Uint8ClampedArray} rgba width·height·4 bytes, row-major
+ * @param {number} width
+ * @param {number} height
+ * @param {number} channels 1 or 3
+ * @returns {number[][][]} C×height×width
  */
-export function formatNumber(x, digits = 3) {
-  if (!Number.isFinite(x)) return String(x);
-  if (x === 0) return '0';
-  const a = Math.abs(x);
-  if (a >= 1e9 || a < 1e-3) return x.toExponential(digits - 1).replace('e+', 'e').replace('-', '−');
-  if (a >= 1000) return GROUPER.format(Math.round(x)).replace('-', '−');
-  return String(Number(x.toPrecision(digits))).replace('-', '−');
+export function planesFromRgba(rgba, width, height, channels) {
+  const plane = (value) => Array.from({ length: height }, (_, r) => Array.from({ length: width }, (_, q) => value((r * width + q) * 4)));
+  if (channels === 1) return [plane((i) => (rgba[i] * 0.299 + rgba[i + 1] * 0.587 + rgba[i + 2] * 0.114) / 255)];
+  return [0, 1, 2].map((k) => plane((i) => rgba[i + k] / 255));
 }
 
 /**
- * A large count in words: 2_300_000_000 → "2.3 billion"; below a thousand, the number itself.
- * @param {number} n
- * @returns {string}
+ * One plane to show for C planes: the plane itself for C = 1, the luma of R, G, B for C = 3.
+ * @param {number[][][]} planes C×H×W
+ * @returns {number[][]} H×W
  */
-export function numberInWords(n) {
-  const scales = [[1e15, 'quadrillion'], [1e12, 'trillion'], [1e9, 'billion'], [1e6, 'million'], [1e3, 'thousand']];
-  for (const [size, word] of scales) {
-    if (n >= size) {
-      const v = n / size;
-      return `${v >= 100 ? Math.round(v) : Number(v.toPrecision(2))} ${word}`;
-    }
+export function lumaPlane(planes) {
+  if (planes.length === 1) return planes[0];
+  return planes[0].map((row, r) => row.map((_, q) => planes[0][r][q] * 0.299 + planes[1][r][q] * 0.587 + planes[2][r][q] * 0.114));
+}
+
+/**
+ * The flat row-major offset of a multi-index, as np.ravel_multi_index. In the dense matrix M,
+ * row = ravelIndex([j, m, n], output_shape), col = ravelIndex([c, r, q], input_shape), and a
+ * tied weight is ravelIndex([j, c, u, v], weight_shape).
+ * @param {number[]} index
+ * @param {number[]} shape
+ * @returns {number}
+ */
+export function ravelIndex(index, shape) {
+  return index.reduce((flat, i, a) => flat * shape[a] + i, 0);
+}
+
+/**
+ * The multi-index of a flat row-major offset, as np.unravel_index: the inverse of ravelIndex.
+ * @param {number} flat
+ * @param {number[]} shape
+ * @returns {number[]}
+ */
+export function unravelIndex(flat, shape) {
+  const index = new Array(shape.length);
+  let rest = flat;
+  for (let a = shape.length - 1; a >= 0; a--) {
+    index[a] = rest % shape[a];
+    rest = Math.floor(rest / shape[a]);
   }
-  return formatInt(n);
+  return index;
+}
+
+/**
+ * Partial sums: out[i] = values[0] + … + values[i], in float64.
+ * @param {ArrayLike<number>} values
+ * @returns {Float64Array}
+ */
+export function runningSum(values) {
+  const out = new Float64Array(values.length);
+  let acc = 0;
+  for (let i = 0; i < values.length; i++) { acc += values[i]; out[i] = acc; }
+  return out;
 }
 
 /**
@@ -270,28 +290,4 @@ export function ticks(lo, hi, count = 3) {
  */
 export function integerScale(size, room, max = 32) {
   return Math.max(1, Math.min(max, Math.floor(room / Math.max(1, size))));
-}
-
-/**
- * Input lines no output reads, in words a learner can take in: a long regular run becomes
- * "1, 3, 5, …, 319 (every 2nd row, 160 in all)" instead of 160 numbers.
- * @param {[number, number][]} runs [start, stop) runs, as in `unused`
- * @param {string} noun "row" or "column"
- * @returns {string}
- */
-export function describeLines(runs, noun) {
-  const fmt = ([a, b]) => (b - a === 1 ? `${a}` : `${a}–${b - 1}`);
-  const total = runs.reduce((acc, [a, b]) => acc + b - a, 0);
-  const plural = total === 1 ? noun : `${noun}s`;
-  if (runs.length <= 6) return `${plural} ${runs.map(fmt).join(', ')}`;
-  const width = runs[0][1] - runs[0][0];
-  const step = runs[1][0] - runs[0][0];
-  const regular = runs.every(([a, b], i) => b - a === width && (i === 0 || a - runs[i - 1][0] === step));
-  if (regular) {
-    const last = runs[runs.length - 1];
-    const nth = ordinal(step);
-    const what = width === 1 ? `every ${nth} ${noun}` : `${width} ${noun}s out of every ${step}`;
-    return `${plural} ${runs.slice(0, 3).map(fmt).join(', ')}, …, ${fmt(last)} (${what}, ${formatInt(total)} in all)`;
-  }
-  return `${plural} ${runs.slice(0, 4).map(fmt).join(', ')}, …, ${runs.slice(-2).map(fmt).join(', ')} (${formatInt(total)} in all)`;
 }

@@ -1,7 +1,8 @@
 // Small DOM helpers shared by the views. Text always goes in through textContent.
 
 import { barRange, colourFor, css } from './colormap.js';
-import { formatNumber, ticks } from './convmath.js';
+import { ticks } from './convmath.js';
+import { formatNumber } from './format.js';
 
 const MATHML = 'http://www.w3.org/1998/Math/MathML';
 
@@ -143,13 +144,24 @@ export function sizeCanvas(canvas, w, h) {
 }
 
 /**
- * A positive number the server wrote on the page (a data- attribute of #workspace, such as
- * data-max-values for CONVLENS_MAX_VALUES), or `fallback` without one.
+ * A limit the server wrote on the page from its Settings: a data- attribute of #workspace, such
+ * as data-max-values for CONVLENS_MAX_VALUES. There is no default here: a limit lives in Settings.
  * @param {string} key the dataset key, e.g. 'maxValues'
- * @param {number} fallback
  * @returns {number}
  */
-export function pageLimit(key, fallback) {
-  const n = Number(document.getElementById('workspace')?.dataset[key]);
-  return Number.isFinite(n) && n > 0 ? n : fallback;
+export function pageLimit(key) {
+  return numberAttribute(document.getElementById('workspace'), key);
+}
+
+/**
+ * A positive number in a data- attribute the server rendered (such as a control's data-max).
+ * @param {HTMLElement|null} node
+ * @param {string} key the dataset key, e.g. 'max'
+ * @returns {number}
+ * @throws {Error} when the page does not carry it: the template and the JS disagree
+ */
+export function numberAttribute(node, key) {
+  const n = Number(node?.dataset[key]);
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`the page has no data-${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} limit`);
+  return n;
 }

@@ -3,11 +3,12 @@
 
 import { Channel, Stale } from '../api.js';
 import { tiedColour } from '../colormap.js';
-import { formatInt, formatNumber, integerScale } from '../convmath.js';
+import { integerScale, ravelIndex, unravelIndex } from '../convmath.js';
+import { formatInt, formatNumber } from '../format.js';
 import { clear, el, pageLimit, sizeCanvas } from '../dom.js';
 
 /** Largest crop side the server draws (CONVLENS_MAX_DENSE_SIDE). */
-const maxSide = () => pageLimit('maxDenseSide', 16);
+const maxSide = () => pageLimit('maxDenseSide');
 
 const ACCENT = '#e4572e';
 
@@ -24,15 +25,15 @@ export class DenseView {
     this.top = root.querySelector('#crop-top');
     this.left = root.querySelector('#crop-left');
     this.data = null;
-    this.ctx = null;
+    this.app = null;
     this.highlight = null; // {tied?: number, col?: number, row?: number}
     const changed = () => {
       root.querySelector('#crop-size-out').textContent = this.size.value;
       window.clearTimeout(this.debounce);
       this.debounce = window.setTimeout(() => {
-        if (!this.ctx) return;
-        this.ctx.setState({ crop: `${this.top.value},${this.left.value},${this.size.value},${this.size.value}` });
-        this.render(this.ctx);
+        if (!this.app) return;
+        this.app.setState({ crop: `${this.top.value},${this.left.value},${this.size.value},${this.size.value}` });
+        this.render(this.app);
       }, 150);
     };
     for (const input of [this.size, this.top, this.left]) input.addEventListener('input', changed);
@@ -46,19 +47,19 @@ export class DenseView {
   }
 
   /** The crop as (top, left, side): from the state, clamped to the image. */
-  crop(ctx) {
-    const [, h, w] = ctx.layer.input_shape;
-    const parts = (ctx.state.crop || '').split(',').map(Number);
+  crop(app) {
+    const [, h, w] = app.result.input_shape;
+    const parts = (app.state.crop || '').split(',').map(Number);
     const side = Math.min(Number.isFinite(parts[2]) && parts[2] > 0 ? parts[2] : Math.min(8, h, w), h, w, maxSide());
     const top = Math.min(Math.max(parts[0] || 0, 0), h - side);
     const left = Math.min(Math.max(parts[1] || 0, 0), w - side);
     return { top, left, side };
   }
 
-  async render(ctx) {
-    this.ctx = ctx;
-    const { top, left, side } = this.crop(ctx);
-    const [, h, w] = ctx.layer.input_shape;
+  async render(app) {
+    this.app = app;
+    const { top, left, side } = this.crop(app);
+    const [, h, w] = app.result.input_shape;
     this.size.max = String(Math.min(maxSide(), h, w));
     this.size.value = String(side);
     this.root.querySelector('#crop-size-out').textContent = String(side);
@@ -68,7 +69,7 @@ export class DenseView {
     this.left.value = String(left);
     let data;
     try {
-      data = await this.channel.run((signal) => ctx.callApi('/api/dense-matrix', { crop: `${top},${left},${side},${side}` }, signal));
+      data = await this.channel.run((signal) => app.callApi('/api/dense-matrix', { crop: `${top},${left},${side},${side}` }, signal));
     } catch (err) {
       if (err instanceof Stale) return;
       this.root.querySelector('#error-crop').textContent = err.message.replace(/`/g, '');
@@ -79,23 +80,23 @@ export class DenseView {
     this.cropBox = { top, left, side };
     this.lookup = new Map();
     const e = data.entries;
-    for (let i = 0; i < e.rows.length; i++) this.lookup.set(e.rows[i] * data.shape[1] + e.cols[i], i);
+    for (let i = 0; i < e.rows.length; i++) this.lookup.set(ravelIndex([e.rows[i], e.cols[i]], data.shape), i);
     this.root.querySelector('#dense-shape').textContent = `${formatInt(data.shape[0])} × ${formatInt(data.shape[1])}: ${formatInt(data.nnz)} non-zeros (${formatNumber(data.density * 100, 2)} %), but only ${formatInt(data.weight_shape.reduce((a, b) => a * b, 1))} distinct weights`;
-    this.drawKernels(ctx.layer);
+    this.drawKernels(app.result);
     this.setHighlight(null);
   }
 
-  drawKernels(layer) {
+  drawKernels(result) {
     clear(this.kernelBox);
     const [, cg, kh, kw] = this.data.weight_shape;
-    layer.maps.forEach((m, j) => {
+    result.maps.forEach((fmap, j) => {
       const table = el('table', { className: 'kernel tied' });
       for (let u = 0; u < kh; u++) {
         const tr = el('tr');
         for (let v = 0; v < kw; v++) {
-          const tied = ((j * cg) * kh + u) * kw + v;
-          const td = el('td', { tabindex: '0', dataset: { tied: String(tied) }, title: `W${j}[0, ${u}, ${v}] = ${m.weights[0][u][v]}` },
-            el('span', { className: 'w', text: formatNumber(m.weights[0][u][v], 2) }));
+          const tied = ravelIndex([j, 0, u, v], this.data.weight_shape);
+          const td = el('td', { tabindex: '0', dataset: { tied: String(tied) }, title: `W${j}[0, ${u}, ${v}] = ${fmap.weights[0][u][v]}` },
+            el('span', { className: 'w', text: formatNumber(fmap.weights[0][u][v], 2) }));
           td.style.backgroundColor = tiedColour(tied);
           td.addEventListener('mouseenter', () => this.hoverWeight(tied));
           td.addEventListener('focus', () => this.hoverWeight(tied));
@@ -105,28 +106,25 @@ export class DenseView {
         }
         table.append(tr);
       }
-      this.kernelBox.append(el('p', { className: 'muted', text: `kernel ${j} · ${m.name}${cg > 1 ? ' (channel 0)' : ''}` }), table);
+      this.kernelBox.append(el('p', { className: 'muted', text: `kernel ${j} · ${fmap.name}${cg > 1 ? ' (channel 0)' : ''}` }), table);
     });
   }
 
-  // ---------------------------------------------------------------- index arithmetic
+  // ---------------------------------------------------------------- indices of M (convmath)
 
   /** Output unit (j, m, n) of row i of M. */
   outputOf(row) {
-    const [, ho, wo] = this.data.output_shape;
-    return [Math.floor(row / (ho * wo)), Math.floor((row % (ho * wo)) / wo), row % wo];
+    return unravelIndex(row, this.data.output_shape);
   }
 
   /** Input pixel (c, r, q) of the crop for column i of M. */
   pixelOf(col) {
-    const [, h, w] = this.data.input_shape;
-    return [Math.floor(col / (h * w)), Math.floor((col % (h * w)) / w), col % w];
+    return unravelIndex(col, this.data.input_shape);
   }
 
   /** The weight (j, c, u, v) of a flat index into the weight tensor. */
   weightOf(tied) {
-    const [, cg, kh, kw] = this.data.weight_shape;
-    return [Math.floor(tied / (cg * kh * kw)), Math.floor(tied / (kh * kw)) % cg, Math.floor(tied / kw) % kh, tied % kw];
+    return unravelIndex(tied, this.data.weight_shape);
   }
 
   // ---------------------------------------------------------------- drawing
@@ -176,7 +174,7 @@ export class DenseView {
     const px = integerScale(side, 128, 16);
     const ctx = sizeCanvas(this.cropCanvas, side * px, side * px);
     // The layer sees luma in gray mode: draw the crop as the layer sees it.
-    ctx.filter = this.ctx && this.ctx.state.color === 'rgb' ? 'none' : 'grayscale(1)';
+    ctx.filter = this.app && this.app.state.color === 'rgb' ? 'none' : 'grayscale(1)';
     if (img.naturalWidth) ctx.drawImage(img, left, top, side, side, 0, 0, side * px, side * px);
     ctx.filter = 'none';
     const hl = this.highlight;
@@ -188,7 +186,7 @@ export class DenseView {
       for (const [, r, q] of hl.pixels) {
         ctx.clearRect(q * px, r * px, px, px);
         if (img.naturalWidth) {
-          ctx.filter = this.ctx && this.ctx.state.color === 'rgb' ? 'none' : 'grayscale(1)';
+          ctx.filter = this.app && this.app.state.color === 'rgb' ? 'none' : 'grayscale(1)';
           ctx.drawImage(img, left + q, top + r, 1, 1, q * px, r * px, px, px);
           ctx.filter = 'none';
         }
@@ -200,21 +198,21 @@ export class DenseView {
 
   /** The crop's output units: one small grid per kernel, side by side. */
   drawOutputs() {
-    const [j, ho, wo] = this.data.output_shape;
-    const cell = Math.max(3, Math.min(16, Math.floor(Math.min(260, this.outCanvas.parentElement.clientWidth || 200) / (j * (wo + 1)))));
+    const [kernels, ho, wo] = this.data.output_shape;
+    const cell = Math.max(3, Math.min(16, Math.floor(Math.min(260, this.outCanvas.parentElement.clientWidth || 200) / (kernels * (wo + 1)))));
     this.outCell = cell;
-    const width = j * (wo + 1) * cell - cell;
+    const width = kernels * (wo + 1) * cell - cell;
     const ctx = sizeCanvas(this.outCanvas, Math.max(cell, width), ho * cell);
     const lit = new Set((this.highlight && this.highlight.outputs || []).map((o) => o.join(',')));
-    for (let k = 0; k < j; k++) {
+    for (let j = 0; j < kernels; j++) {
       for (let m = 0; m < ho; m++) {
         for (let n = 0; n < wo; n++) {
-          ctx.fillStyle = lit.has(`${k},${m},${n}`) ? ACCENT : (m + n) % 2 ? '#e6e6e6' : '#d6d6d6';
-          ctx.fillRect((k * (wo + 1) + n) * cell, m * cell, cell, cell);
+          ctx.fillStyle = lit.has(`${j},${m},${n}`) ? ACCENT : (m + n) % 2 ? '#e6e6e6' : '#d6d6d6';
+          ctx.fillRect((j * (wo + 1) + n) * cell, m * cell, cell, cell);
         }
       }
     }
-    this.root.querySelector('#dense-out-caption').textContent = `${j} × ${ho}×${wo}: row i of M is output (j, m, n) with i = (j·${ho} + m)·${wo} + n`;
+    this.root.querySelector('#dense-out-caption').textContent = `${kernels} × ${ho}×${wo}: row i of M is output (j, m, n) with i = (j·${ho} + m)·${wo} + n`;
   }
 
   /**
@@ -271,7 +269,7 @@ export class DenseView {
   /** One entry M[row, col]: its weight, its input pixel and its output unit. */
   hoverEntry(row, col) {
     const d = this.data;
-    const i = this.lookup.get(row * d.shape[1] + col);
+    const i = this.lookup.get(ravelIndex([row, col], d.shape));
     const [j, m, n] = this.outputOf(row);
     const [c, r, q] = this.pixelOf(col);
     if (i === undefined) {
@@ -293,8 +291,7 @@ export class DenseView {
     const side = this.cropBox.side;
     const q = Math.min(side - 1, Math.max(0, Math.floor((evt.clientX - rect.left) / this.px)));
     const r = Math.min(side - 1, Math.max(0, Math.floor((evt.clientY - rect.top) / this.px)));
-    const [, , wIn] = this.data.input_shape;
-    const col = r * wIn + q;
+    const col = ravelIndex([0, r, q], this.data.input_shape);
     const e = this.data.entries;
     const outputs = [];
     for (let i = 0; i < e.cols.length; i++) if (e.cols[i] === col) outputs.push(this.outputOf(e.rows[i]));
@@ -304,14 +301,14 @@ export class DenseView {
 
   hoverOutput(evt) {
     if (!this.data) return;
-    const [jn, ho, wo] = this.data.output_shape;
+    const [kernels, ho, wo] = this.data.output_shape;
     const rect = this.outCanvas.getBoundingClientRect();
     const x = Math.floor((evt.clientX - rect.left) / this.outCell);
     const m = Math.min(ho - 1, Math.max(0, Math.floor((evt.clientY - rect.top) / this.outCell)));
-    const j = Math.min(jn - 1, Math.floor(x / (wo + 1)));
+    const j = Math.min(kernels - 1, Math.floor(x / (wo + 1)));
     const n = x - j * (wo + 1);
     if (n < 0 || n >= wo) { this.setHighlight(null); return; }
-    const row = (j * ho + m) * wo + n;
+    const row = ravelIndex([j, m, n], this.data.output_shape);
     const e = this.data.entries;
     const pixels = [];
     for (let i = 0; i < e.rows.length; i++) if (e.rows[i] === row) pixels.push(this.pixelOf(e.cols[i]));

@@ -2,7 +2,7 @@
 // worked for each axis in MathML. Drawing only.
 
 import { clear, el, mi, mml, mn, mo, mrow, msub } from '../dom.js';
-import { describeLines, formatInt } from '../convmath.js';
+import { describeLines, formatInt } from '../format.js';
 
 /**
  * A formula as a row of <math> pieces that wraps between pieces on a narrow screen (MathML has
@@ -75,6 +75,11 @@ function numbersMath(data) {
   return wrapping(label, first, second);
 }
 
+/** "row" or "column": what one input line of an `arithmetic` entry is. */
+function lineNoun(a) {
+  return a.axis === 'rows' ? 'row' : 'column';
+}
+
 /**
  * Fill the Formula tab from a /api/convolve answer.
  * @param {any} data
@@ -90,15 +95,17 @@ export function renderFormula(data, nodes) {
   nodes.numbers.hidden = false;
   clear(nodes.arithmetic);
   for (const a of data.arithmetic) {
+    // The engine's steps, then the never-read lines in words, from `unused` (the data, not a line
+    // of text). An older server without `formula_steps` has the same five steps first.
+    const steps = a.formula_steps || a.steps.slice(0, 5);
+    const unread = a.unused.length ? [`input ${describeLines(a.unused, lineNoun(a))} never read`] : [];
     nodes.arithmetic.append(el('div', { className: 'axis-card' },
       el('h4', { text: `${a.axis}: n = ${formatInt(a.size)} → ${formatInt(a.output)}` }),
       axisMath(a),
-      el('ol', {}, ...a.steps.map((line) => el('li', {
-        text: line.includes('never read:') ? `input ${describeLines(a.unused, a.axis === 'rows' ? 'row' : 'column')} never read` : line,
-      })))));
+      el('ol', {}, ...steps.concat(unread).map((line) => el('li', { text: line })))));
   }
   const parts = data.arithmetic.filter((a) => a.unused.length)
-    .map((a) => `input ${describeLines(a.unused, a.axis === 'rows' ? 'row' : 'column')}`);
+    .map((a) => `input ${describeLines(a.unused, lineNoun(a))}`);
   nodes.unused.textContent = parts.length
     ? `Never read by any output (hatched pink on the input): ${parts.join('; ')}. No tap of any window lands on them: the stride stops short of them or steps over them, or the dilation's gaps do.`
     : 'Every input row and column is read by at least one output.';

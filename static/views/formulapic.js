@@ -3,7 +3,7 @@
 // k the window, s the step to the neighbouring window, p the band of zeros, d the gaps between
 // taps. Drawing only.
 
-import { integerScale } from '../convmath.js';
+import { effectiveKernel, geometryOf, integerScale } from '../convmath.js';
 import { sizeCanvas } from '../dom.js';
 
 const ACCENT = '#e4572e';
@@ -15,7 +15,7 @@ const CAPTIONS = {
   k: (g) => `k = ${g.kernel[0]}×${g.kernel[1]}: the window holds ${g.kernel[0]}×${g.kernel[1]} taps, one weight each; the sums over u and v run over them.`,
   s: (g) => `s = ${g.stride[0]}×${g.stride[1]}: the next output's window (dashed) starts ${g.stride[1]} pixel${g.stride[1] === 1 ? '' : 's'} to the right, and the next row ${g.stride[0]} down.`,
   p: (g) => `p = ${g.padding[0]}×${g.padding[1]}: ${g.padding[0] || g.padding[1] ? 'a band of zeros around the image, so windows can start before its first pixel' : 'no padding: the first window starts on the first pixel'}.`,
-  d: (g) => `d = ${g.dilation[0]}×${g.dilation[1]}: taps are ${g.dilation[1]} pixel${g.dilation[1] === 1 ? '' : 's'} apart; ${g.dilation[0] > 1 || g.dilation[1] > 1 ? 'the green pixels between them are skipped' : 'no gaps, the taps touch'}. The window spans d(k − 1) + 1 = ${g.dilation[0] * (g.kernel[0] - 1) + 1}×${g.dilation[1] * (g.kernel[1] - 1) + 1} pixels.`,
+  d: (g) => `d = ${g.dilation[0]}×${g.dilation[1]}: taps are ${g.dilation[1]} pixel${g.dilation[1] === 1 ? '' : 's'} apart; ${g.dilation[0] > 1 || g.dilation[1] > 1 ? 'the green pixels between them are skipped' : 'no gaps, the taps touch'}. The window spans d(k − 1) + 1 = ${effectiveKernel(g).join('×')} pixels.`,
 };
 
 export class FormulaPicture {
@@ -26,17 +26,17 @@ export class FormulaPicture {
   constructor(canvas, caption) {
     this.canvas = canvas;
     this.caption = caption;
-    this.layer = null;
+    this.result = null;
     this.img = null;
     this.symbol = null;
   }
 
   /**
-   * @param {any} layer the /api/convolve answer
+   * @param {any} result the /api/convolve answer
    * @param {HTMLImageElement} img the working image
    */
-  setLayer(layer, img) {
-    this.layer = layer;
+  setResult(result, img) {
+    this.result = result;
     this.img = img;
     this.draw();
   }
@@ -49,12 +49,12 @@ export class FormulaPicture {
   }
 
   draw() {
-    if (!this.layer) return;
-    const L = this.layer.layer;
-    const g = { kernel: L.kernel_size, stride: L.stride, padding: L.padding, dilation: L.dilation };
-    const [, h, w] = this.layer.input_shape;
-    const eff = [0, 1].map((a) => g.dilation[a] * (g.kernel[a] - 1) + 1);
-    const [, ho, wo] = this.layer.output_shape;
+    if (!this.result) return;
+    const spec = this.result.layer;
+    const g = geometryOf(spec);
+    const [, h, w] = this.result.input_shape;
+    const eff = effectiveKernel(g);
+    const [, ho, wo] = this.result.output_shape;
     // Rows and columns shown, in input coordinates (negative = padding): the first window and
     // its right-hand neighbour, one spare pixel, and no more than the padded image has.
     const r0 = -g.padding[0];
@@ -74,7 +74,7 @@ export class FormulaPicture {
       const sh = Math.min(h, r0 + rows) - sr;
       const sw = Math.min(w, c0 + cols) - sc;
       if (sh > 0 && sw > 0) {
-        ctx.filter = L.color === 'rgb' ? 'none' : 'grayscale(1)';
+        ctx.filter = spec.color === 'rgb' ? 'none' : 'grayscale(1)';
         ctx.drawImage(this.img, sc, sr, sw, sh, (sc - c0) * cell, (sr - r0) * cell, sw * cell, sh * cell);
         ctx.filter = 'none';
       }

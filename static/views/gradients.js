@@ -2,12 +2,13 @@
 // their sum, which is the single update that weight gets.
 
 import { Channel, Stale, parseNpy } from '../api.js';
-import { counted, formatInt, formatNumber } from '../convmath.js';
+import { ravelIndex, runningSum } from '../convmath.js';
+import { counted, formatInt, formatNumber } from '../format.js';
 import { clear, colourBar, el, kernelTable, pageLimit, sizeCanvas } from '../dom.js';
 
 const ACCENT = '#e4572e';
 /** The API lists contributions up to this many positions (CONVLENS_MAX_VALUES). */
-const valuesLimit = () => pageLimit('maxValues', 65536);
+const valuesLimit = () => pageLimit('maxValues');
 
 /** Digits as Unicode subscripts: 12 → "₁₂". */
 function subscript(n) {
@@ -25,12 +26,12 @@ export class GradientsView {
     this.sum = root.querySelector('#grad-sum');
     this.untied = root.querySelector('#grad-untied');
     this.intro = root.querySelector('#grad-intro');
-    this.ctx = null;
+    this.app = null;
     this.select.addEventListener('change', () => {
-      if (!this.ctx) return;
-      const w = this.weight(this.ctx);
-      this.ctx.setState({ weight: `${this.select.value},0,${w[2]},${w[3]}` }, true);
-      this.render(this.ctx);
+      if (!this.app) return;
+      const weight = this.selectedWeight(this.app);
+      this.app.setState({ weight: `${this.select.value},0,${weight[2]},${weight[3]}` }, true);
+      this.render(this.app);
     });
     this.grid.addEventListener('click', (e) => this.pick(e));
     this.grid.addEventListener('keydown', (e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); this.pick(e); } });
@@ -48,13 +49,11 @@ export class GradientsView {
       if (note) note.textContent = '';
       return;
     }
-    const [ho, wo] = this.outHW;
-    const w = this.scale;
-    const h = this.scale;
-    this.marker.style.left = `${unit[1] * w - 2}px`;
-    this.marker.style.top = `${unit[0] * h - 2}px`;
-    this.marker.style.width = `${Math.max(w, 2) + 4}px`;
-    this.marker.style.height = `${Math.max(h, 2) + 4}px`;
+    const s = this.scale;
+    this.marker.style.left = `${unit[1] * s - 2}px`;
+    this.marker.style.top = `${unit[0] * s - 2}px`;
+    this.marker.style.width = `${Math.max(s, 2) + 4}px`;
+    this.marker.style.height = `${Math.max(s, 2) + 4}px`;
     this.marker.hidden = false;
     if (this.box && this.box.classList.contains('scrolls')) {
       const b = this.box;
@@ -62,16 +61,16 @@ export class GradientsView {
       if (unit[0] < b.scrollTop || unit[0] + 1 > b.scrollTop + b.clientHeight) b.scrollTop = unit[0] - b.clientHeight / 2;
     }
     if (note) {
-      const v = this.values ? this.values[unit[0] * wo + unit[1]] : null;
+      const v = this.values ? this.values[ravelIndex(unit, this.outHW)] : null;
       note.textContent = `Pinned output (${unit[0]}, ${unit[1]})${v === null ? '' : ` contributes ${formatNumber(v, 4)}`}.`;
     }
   }
 
   /** The selected weight (j, c, u, v), clamped to the layer. */
-  weight(ctx) {
-    const parts = (ctx.state.weight || '').split(',').map(Number);
-    const [kh, kw] = ctx.layer.layer.kernel_size;
-    const j = Math.min(Math.max(parts[0] || 0, 0), ctx.layer.maps.length - 1);
+  selectedWeight(app) {
+    const parts = (app.state.weight || '').split(',').map(Number);
+    const [kh, kw] = app.result.layer.kernel_size;
+    const j = Math.min(Math.max(parts[0] || 0, 0), app.result.maps.length - 1);
     const u = Number.isFinite(parts[2]) ? Math.min(Math.max(parts[2], 0), kh - 1) : Math.floor(kh / 2);
     const v = Number.isFinite(parts[3]) ? Math.min(Math.max(parts[3], 0), kw - 1) : Math.floor(kw / 2);
     return [j, 0, u, v];
@@ -79,10 +78,10 @@ export class GradientsView {
 
   pick(e) {
     const td = e.target.closest('td');
-    if (!td || !this.ctx) return;
-    const w = this.weight(this.ctx);
-    this.ctx.setState({ weight: `${w[0]},0,${td.dataset.u},${td.dataset.v}` }, true);
-    this.render(this.ctx);
+    if (!td || !this.app) return;
+    const weight = this.selectedWeight(this.app);
+    this.app.setState({ weight: `${weight[0]},0,${td.dataset.u},${td.dataset.v}` }, true);
+    this.render(this.app);
   }
 
   /**
@@ -91,10 +90,10 @@ export class GradientsView {
    * so the server answers it from the gradient it has just cached.
    * @returns {Promise<{values: Float32Array, ho: number, wo: number}>}
    */
-  async fetchContributions(ctx, w, signal) {
-    const map = parseNpy(await ctx.callApi('/api/gradient', { weight: w.join(','), loss: 'sum', format: 'npy', values: null }, signal, true));
-    const [ho, wo] = map.shape;
-    return { values: map.data, ho, wo };
+  async fetchContributions(app, weight, signal) {
+    const npy = parseNpy(await app.callApi('/api/gradient', { weight: weight.join(','), loss: 'sum', format: 'npy', values: null }, signal, true));
+    const [ho, wo] = npy.shape;
+    return { values: npy.data, ho, wo };
   }
 
   /**
@@ -108,9 +107,8 @@ export class GradientsView {
     const box = this.root.querySelector('#grad-running');
     clear(box);
     const count = flat.length;
-    const partial = new Float64Array(count);
-    let acc = 0;
-    for (let i = 0; i < count; i++) { acc += flat[i]; partial[i] = acc; }
+    const partial = runningSum(flat);
+    const acc = count ? partial[count - 1] : 0;
     box.dataset.sum = String(acc);
     box.dataset.count = String(count);
     let lo = 0;
@@ -126,29 +124,29 @@ export class GradientsView {
       const k = Number(slider.value);
       const width = Math.max(160, Math.min(420, box.clientWidth || 300));
       const height = 80;
-      const g = sizeCanvas(canvas, width, height);
+      const ctx = sizeCanvas(canvas, width, height);
       const y = (val) => height - 6 - ((val - lo) / (hi - lo)) * (height - 12);
-      g.strokeStyle = '#bbb';
-      g.beginPath();
-      g.moveTo(0, y(0));
-      g.lineTo(width, y(0));
-      g.stroke();
+      ctx.strokeStyle = '#bbb';
+      ctx.beginPath();
+      ctx.moveTo(0, y(0));
+      ctx.lineTo(width, y(0));
+      ctx.stroke();
       // One point per screen pixel: the partial sum after that many positions.
       const inner = width - 8; // room for the end dot
       const upto = Math.max(1, Math.round((k / count) * inner));
-      g.strokeStyle = ACCENT;
-      g.lineWidth = 2;
-      g.beginPath();
+      ctx.strokeStyle = ACCENT;
+      ctx.lineWidth = 2;
+      ctx.beginPath();
       for (let px = 0; px <= upto; px++) {
         const i = Math.min(k - 1, Math.max(0, Math.round((px / inner) * (count - 1))));
-        if (px === 0) g.moveTo(px + 4, y(partial[i]));
-        else g.lineTo(px + 4, y(partial[i]));
+        if (px === 0) ctx.moveTo(px + 4, y(partial[i]));
+        else ctx.lineTo(px + 4, y(partial[i]));
       }
-      g.stroke();
-      g.fillStyle = ACCENT;
-      g.beginPath();
-      g.arc(upto + 4, y(partial[k - 1]), 3.5, 0, Math.PI * 2);
-      g.fill();
+      ctx.stroke();
+      ctx.fillStyle = ACCENT;
+      ctx.beginPath();
+      ctx.arc(upto + 4, y(partial[k - 1]), 3.5, 0, Math.PI * 2);
+      ctx.fill();
       const m = Math.floor((k - 1) / wo);
       const n = (k - 1) % wo;
       text.textContent = k === count
@@ -159,36 +157,36 @@ export class GradientsView {
     draw();
   }
 
-  async render(ctx) {
-    this.ctx = ctx;
-    const { layer } = ctx;
-    const w = this.weight(ctx);
+  async render(app) {
+    this.app = app;
+    const { result } = app;
+    const weight = this.selectedWeight(app);
     clear(this.select);
-    layer.maps.forEach((m, j) => this.select.append(el('option', { value: String(j), selected: j === w[0], text: `${j} · ${m.name}` })));
+    result.maps.forEach((fmap, j) => this.select.append(el('option', { value: String(j), selected: j === weight[0], text: `${j} · ${fmap.name}` })));
     clear(this.grid);
-    this.grid.append(kernelTable(layer.maps[w[0]].weights[0], null, { selected: [w[2], w[3]] }),
+    this.grid.append(kernelTable(result.maps[weight[0]].weights[0], null, { selected: [weight[2], weight[3]] }),
       el('p', { className: 'muted', text: 'Click a weight (channel 0).' }));
-    const act = layer.layer.activation;
+    const act = result.layer.activation;
     const sigma = { relu: 'ReLU', sigmoid: 'sigmoid', tanh: 'tanh' }[act];
     const factor = sigma ? 'σ′(z)' : '∂L/∂y';
     this.intro.textContent = sigma
       ? `Loss L = Σ y with y = ${sigma}(z) (the sum of the feature map), so ∂L/∂z = σ′(z) at each position${act === 'relu' ? ': 1 where z > 0, 0 where ReLU is off' : ''}. Pick a weight: each output position contributes σ′(z) · x at the pixel that weight reads there. Backpropagation adds them all up.`
       : 'Loss L = Σ y (the sum of the feature map), so ∂L/∂y = 1 everywhere. Pick a weight: each output position contributes ∂L/∂y · x at the pixel that weight reads there. Backpropagation adds them all up.';
-    const [, ho, wo] = layer.output_shape;
+    const [, ho, wo] = result.output_shape;
     const small = ho * wo <= valuesLimit();
     let data;
     let listed = null;
     try {
       [data, listed] = await this.channel.run(async (signal) => {
-        const json = await ctx.callApi('/api/gradient', { weight: w.join(','), loss: 'sum', values: small ? 'true' : 'false' }, signal);
-        return [json, small ? null : await this.fetchContributions(ctx, w, signal)];
+        const json = await app.callApi('/api/gradient', { weight: weight.join(','), loss: 'sum', values: small ? 'true' : 'false' }, signal);
+        return [json, small ? null : await this.fetchContributions(app, weight, signal)];
       });
     } catch (err) {
-      if (!(err instanceof Stale)) ctx.showError(err);
+      if (!(err instanceof Stale)) app.showError(err);
       return;
     }
     clear(this.map);
-    const img = el('img', { className: 'pixelated grad-img', src: data.contributions.png, alt: `contributions of weight (${w.join(', ')}) at each output position` });
+    const img = el('img', { className: 'pixelated grad-img', src: data.contributions.png, alt: `contributions of weight (${weight.join(', ')}) at each output position` });
     const room = Math.max(160, Math.min(420, this.map.clientWidth || 320));
     const fits = wo <= room;
     const scale = fits ? Math.max(1, Math.min(16, Math.floor(room / Math.max(wo, ho / 1.25)))) : 1;
@@ -210,9 +208,9 @@ export class GradientsView {
       el('p', { className: 'muted small', text: fits ? `${ho}×${wo} positions, shown ×${scale}` : `${ho}×${wo} positions, shown 1:1 (scroll to pan)` }),
       colourBar(data.contributions.min, data.contributions.max, `${factor} · x`),
       el('p', { className: 'muted grad-unit' }));
-    this.mark(ctx.pinned ? ctx.pinned() : null);
+    this.mark(app.pinned ? app.pinned() : null);
     const n = ho * wo;
-    const name = `∂L/∂W${subscript(w[0])}[${w[1]}, ${w[2]}, ${w[3]}]`;
+    const name = `∂L/∂W${subscript(weight[0])}[${weight[1]}, ${weight[2]}, ${weight[3]}]`;
     this.sum.textContent = `${name} = ${formatNumber(data.grad_w_at_weight, 6)}`;
     this.sum.dataset.api = String(data.grad_w_at_weight);
     if (this.values) {

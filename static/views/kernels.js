@@ -1,11 +1,10 @@
-// The kernel list in the controls: up to MAX_KERNELS kernels, each a preset (the same preset may
-// appear more than once), removable, with a grid editor for its weights. DOM only: the
-// controller (app.js) owns the state and decides what a change means for the layer.
+// The kernel list in the controls: up to CONVLENS_MAX_KERNELS kernels (the list's data-max),
+// each a preset (the same preset may appear more than once), removable, with a grid editor for
+// its weights. DOM only: the kernel editor (kernel-editor.js) owns the weights and decides what a
+// change means for the layer.
 
-import { clear, el } from '../dom.js';
+import { clear, el, numberAttribute } from '../dom.js';
 
-/** The API's limit on kernels per layer (CONVLENS_MAX_KERNELS, default 16). */
-export const MAX_KERNELS = 16;
 /** Largest kernel (kh·kw cells) that gets a grid editor; bigger ones are edited through the API. */
 const MAX_GRID_CELLS = 121;
 
@@ -18,7 +17,7 @@ export class KernelList {
     this.list = list;
     this.presets = opts.presets;
     this.onChange = opts.onChange;
-    this.max = Number(list.dataset.max) || MAX_KERNELS;
+    this.max = numberAttribute(list, 'max'); // CONVLENS_MAX_KERNELS, rendered by the server
     this.open = new Set(); // indices whose grid editor is open
     list.addEventListener('change', (e) => {
       const select = e.target.closest('select[name="kernels"]');

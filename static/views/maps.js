@@ -2,7 +2,8 @@
 // unit, a colour bar and the value range. Drawing and pointer hit-testing only.
 
 import { clear, colourBar, el } from '../dom.js';
-import { formatNumber, integerScale } from '../convmath.js';
+import { integerScale } from '../convmath.js';
+import { formatNumber } from '../format.js';
 
 export class MapsView {
   /**

@@ -2,13 +2,13 @@
 // parameter counts of this layer vs an untied (locally connected) and a dense layer.
 
 import { Channel, Stale } from '../api.js';
-import { counted, formatInt, numberInWords } from '../convmath.js';
+import { counted, formatInt, numberInWords } from '../format.js';
 import { clear, colourBar, el, kernelTable } from '../dom.js';
 
 /** Why some input pixels are never read, from the layer's stride and dilation. */
-function skipReason(layer) {
-  const strided = layer.layer.stride.some((v) => v > 1);
-  const dilated = layer.layer.dilation.some((v) => v > 1);
+function skipReason(result) {
+  const strided = result.layer.stride.some((v) => v > 1);
+  const dilated = result.layer.dilation.some((v) => v > 1);
   if (strided && dilated) return "the stride and the dilation's gaps skip them";
   if (dilated) return "the dilation's gaps skip them";
   return 'the stride skips them or stops short of them';
@@ -25,26 +25,26 @@ export class SharingView {
     this.words = root.querySelector('#ratio-words');
   }
 
-  async render(ctx) {
-    const { layer } = ctx;
-    this.renderCounts(layer.parameters, layer.output_shape);
+  async render(app) {
+    const { result } = app;
+    this.renderCounts(result.parameters, result.output_shape);
     let usage;
     try {
-      usage = await this.channel.run((signal) => ctx.callApi('/api/weight-usage', {}, signal));
+      usage = await this.channel.run((signal) => app.callApi('/api/weight-usage', {}, signal));
     } catch (err) {
-      if (!(err instanceof Stale)) ctx.showError(err);
+      if (!(err instanceof Stale)) app.showError(err);
       return;
     }
     const j = 0;
-    const weights = layer.maps[j].weights[0];
+    const weights = result.maps[j].weights[0];
     clear(this.grid);
     this.grid.append(
-      el('p', { className: 'muted', text: `Kernel ${j} (${layer.maps[j].name}), channel 0: each cell is one weight; under it, how many of the ${counted(usage.total, 'output position')} use it on real pixels + on padding. The counts depend only on the geometry, so they are the same for every kernel and channel.` }),
+      el('p', { className: 'muted', text: `Kernel ${j} (${result.maps[j].name}), channel 0: each cell is one weight; under it, how many of the ${counted(usage.total, 'output position')} use it on real pixels + on padding. The counts depend only on the geometry, so they are the same for every kernel and channel.` }),
       kernelTable(weights, (u, v) => `${formatInt(usage.real[u][v])} + ${formatInt(usage.padding[u][v])}`),
     );
     clear(this.coverage);
     const img = el('img', { className: 'coverage-img pixelated', src: usage.coverage.png, alt: 'coverage heatmap: outputs reading each input pixel' });
-    const [, h, w] = layer.input_shape;
+    const [, h, w] = result.input_shape;
     const room = Math.max(160, Math.min(420, this.coverage.clientWidth || 320));
     // Whole-number zoom only (1:1 in a scroll box when wider than the card): with a stride the
     // pattern is one pixel wide, and a fractional scale would smear it.
@@ -54,7 +54,7 @@ export class SharingView {
     this.coverage.append(el('div', { className: 'coverage-box' }, img),
       el('p', { className: 'muted small', text: `${h}×${w} pixels, shown ${scale === 1 ? '1:1' : `×${scale}`}${w > room ? ' (scroll to pan)' : ''}` }),
       colourBar(usage.coverage.min, usage.coverage.max, 'outputs per pixel'),
-      el('p', { className: 'muted', text: `Each input pixel is read by ${formatInt(usage.coverage.min)} to ${counted(usage.coverage.max, 'output position')} per kernel.${usage.coverage.zero_pixels ? ` ${counted(usage.coverage.zero_pixels, 'pixel is', 'pixels are')} never read (${skipReason(layer)}).` : ''}` }));
+      el('p', { className: 'muted', text: `Each input pixel is read by ${formatInt(usage.coverage.min)} to ${counted(usage.coverage.max, 'output position')} per kernel.${usage.coverage.zero_pixels ? ` ${counted(usage.coverage.zero_pixels, 'pixel is', 'pixels are')} never read (${skipReason(result)}).` : ''}` }));
   }
 
   /** Three log-scale bars and the ratio in words. */

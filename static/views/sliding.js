@@ -1,9 +1,10 @@
 // The Sliding tab: the top-left corner of the input as a grid of cells, the kernel window moving
 // by the stride over it, and the layer's outputs there filling in. "Stride = decimation" shows the
-// stride-1 outputs with the kept cells marked. Values come from conv2dPlane on the corner, padded
-// only where the image really ends, so every value shown is the layer's own output there.
+// stride-1 outputs with the kept cells marked. Values come from convmath's conv2d on the corner,
+// padded only where the image really ends, so every value shown is the layer's own output there.
 
-import { activate, conv2dPlane, formatNumber, integerScale, ordinal, receptiveField } from '../convmath.js';
+import { activateAll, conv2d, effectiveKernel, geometryOf, integerScale, lumaPlane, planesFromRgba, receptiveField } from '../convmath.js';
+import { formatNumber, ordinal } from '../format.js';
 import { colourFor, css } from '../colormap.js';
 import { sizeCanvas } from '../dom.js';
 
@@ -19,11 +20,11 @@ function every(step, noun) {
 export class SlidingView {
   /**
    * @param {HTMLElement} root #tab-sliding
-   * @param {() => {state: any, layer: any, inputImage: HTMLImageElement, setState: Function}} getCtx
+   * @param {() => {state: any, result: any, inputImage: HTMLImageElement, setState: Function}} getApp
    */
-  constructor(root, getCtx) {
+  constructor(root, getApp) {
     this.root = root;
-    this.getCtx = getCtx;
+    this.getApp = getApp;
     this.canvas = root.querySelector('#slide-canvas');
     this.play = root.querySelector('#slide-play');
     this.pos = root.querySelector('#slide-pos');
@@ -40,16 +41,16 @@ export class SlidingView {
       if (this.timer) { this.pause(); this.start(); }
     });
     this.decimate.addEventListener('change', () => {
-      this.getCtx().setState({ decimate: this.decimate.checked ? '1' : '' }, true);
+      this.getApp().setState({ decimate: this.decimate.checked ? '1' : '' }, true);
       this.draw();
     });
   }
 
   /** Build the crop model for the current layer and draw the current step. */
-  render(ctx) {
-    const { layer, state } = ctx;
+  render(app) {
+    const { result, state } = app;
     this.decimate.checked = state.decimate === '1';
-    const model = this.buildModel(layer, state);
+    const model = this.buildModel(result, state);
     this.model = model;
     if (!model) {
       this.info.textContent = 'The kernel does not fit this crop: make the kernel or dilation smaller to see it slide.';
@@ -61,17 +62,12 @@ export class SlidingView {
   }
 
   /** The crop's pixel values, the kernel and the outputs (stride s and stride 1). */
-  buildModel(layer, state) {
-    const img = this.getCtx().inputImage;
+  buildModel(result, state) {
+    const img = this.getApp().inputImage;
     if (!img.naturalWidth) return null;
-    const [c, h, w] = layer.input_shape;
-    const g = {
-      kernel: layer.layer.kernel_size,
-      stride: layer.layer.stride,
-      padding: layer.layer.padding,
-      dilation: layer.layer.dilation,
-    };
-    const eff = [0, 1].map((a) => g.dilation[a] * (g.kernel[a] - 1) + 1);
+    const [c, h, w] = result.input_shape;
+    const g = geometryOf(result.layer);
+    const eff = effectiveKernel(g);
     // A small image (up to WHOLE on a side) is shown whole, padding on every side.
     const side = (n, a) => (n <= WHOLE ? n : Math.min(n, Math.max(CROP, eff[a] - g.padding[a] + 2 * g.stride[a], 4), 20));
     const ch = side(h, 0);
@@ -82,53 +78,31 @@ export class SlidingView {
     const canvas = document.createElement('canvas');
     canvas.width = cw;
     canvas.height = ch;
-    const cctx = canvas.getContext('2d', { willReadFrequently: true });
-    cctx.drawImage(img, 0, 0, cw, ch, 0, 0, cw, ch);
-    const rgba = cctx.getImageData(0, 0, cw, ch).data;
-    const planes = [];
-    for (let k = 0; k < c; k++) planes.push([]);
-    for (let r = 0; r < ch; r++) {
-      for (let k = 0; k < c; k++) planes[k].push([]);
-      for (let q = 0; q < cw; q++) {
-        const i = (r * cw + q) * 4;
-        if (c === 1) planes[0][r].push((rgba[i] * 0.299 + rgba[i + 1] * 0.587 + rgba[i + 2] * 0.114) / 255);
-        else for (let k = 0; k < 3; k++) planes[k][r].push(rgba[i + k] / 255);
-      }
-    }
+    const ctx = canvas.getContext('2d', { willReadFrequently: true });
+    ctx.drawImage(img, 0, 0, cw, ch, 0, 0, cw, ch);
+    const planes = planesFromRgba(ctx.getImageData(0, 0, cw, ch).data, cw, ch, c);
     const weightIndex = (state.weight || '0').split(',').map(Number);
-    const j = Math.min(Math.max(weightIndex[0] || 0, 0), layer.maps.length - 1);
-    const map = layer.maps[j];
-    const groups = layer.layer.groups || 1;
+    const j = Math.min(Math.max(weightIndex[0] || 0, 0), result.maps.length - 1);
+    const fmap = result.maps[j];
+    // Kernel j sees the C/g channels of its own group only.
+    const groups = result.layer.groups || 1;
     const perGroup = c / groups;
-    const group = Math.floor(j / (layer.maps.length / groups));
-    const rowsIn = g.padding[0] + ch + padEnd[0];
-    const colsIn = g.padding[1] + cw + padEnd[1];
-    const ho = Math.floor((rowsIn - eff[0]) / g.stride[0]) + 1;
-    const wo = Math.floor((colsIn - eff[1]) / g.stride[1]) + 1;
-    if (rowsIn < eff[0] || colsIn < eff[1] || ho < 1 || wo < 1) return null;
-    // The corner with its padding written out, so the convolution itself needs none.
-    const padded = planes.map((plane) => Array.from({ length: rowsIn }, (_, r) => Array.from({ length: colsIn }, (_, q) => {
-      const ir = r - g.padding[0];
-      const iq = q - g.padding[1];
-      return ir >= 0 && ir < ch && iq >= 0 && iq < cw ? plane[ir][iq] : 0;
-    })));
-    const g1 = { ...g, stride: [1, 1] };
-    const sumPlanes = (geom) => {
-      let acc = null;
-      map.weights.forEach((kernel, ci) => {
-        const y = conv2dPlane(padded[group * perGroup + ci], kernel, { ...geom, padding: [0, 0] });
-        acc = acc ? acc.map((row, r) => row.map((v, q) => v + y[r][q])) : y;
-      });
-      return acc.map((row) => row.map((v) => activate(v + (map.bias || 0), layer.layer.activation)));
-    };
-    const out = sumPlanes(g);
-    const full = sumPlanes(g1);
+    const group = Math.floor(j / (result.maps.length / groups));
+    const x = planes.slice(group * perGroup, (group + 1) * perGroup);
+    const opts = { bias: [fmap.bias || 0], padding: g.padding, dilation: g.dilation, paddingEnd: padEnd };
+    const act = result.layer.activation;
+    const out = activateAll(conv2d(x, [fmap.weights], { ...opts, stride: g.stride })[0], act);
+    if (!out.length || !out[0].length) return null;
+    const full = activateAll(conv2d(x, [fmap.weights], { ...opts, stride: [1, 1] })[0], act);
+    const [ho, wo] = [out.length, out[0].length];
     const all = out.flat().concat(full.flat());
     return {
-      g, ch, cw, ho, wo, j, name: map.name, planes, out, full, padEnd, rowsIn, colsIn,
+      g, ch, cw, ho, wo, j, name: fmap.name, out, full,
+      rowsIn: g.padding[0] + ch + padEnd[0],
+      colsIn: g.padding[1] + cw + padEnd[1],
       continues: [ch < h, cw < w],
       lo: Math.min(...all), hi: Math.max(...all), steps: ho * wo,
-      gray: planes.length === 1 ? planes[0] : planes[0].map((row, r) => row.map((_, q) => (planes[0][r][q] * 0.299 + planes[1][r][q] * 0.587 + planes[2][r][q] * 0.114))),
+      gray: lumaPlane(planes),
     };
   }
 
@@ -140,7 +114,7 @@ export class SlidingView {
     this.root.querySelector('#slide-pos-out').textContent = String(this.step);
     this.draw();
     // While playing, the URL is written on pause only (browsers throttle frequent history calls).
-    if (!this.timer) this.getCtx().setState({ step: String(this.step) });
+    if (!this.timer) this.getApp().setState({ step: String(this.step) });
   }
 
   advance(n) {
@@ -164,7 +138,7 @@ export class SlidingView {
     const wasPlaying = Boolean(this.timer);
     window.clearInterval(this.timer);
     this.timer = 0;
-    if (wasPlaying && this.model) this.getCtx().setState({ step: String(this.step) });
+    if (wasPlaying && this.model) this.getApp().setState({ step: String(this.step) });
     this.play.textContent = 'Play';
     this.play.setAttribute('aria-pressed', 'false');
   }
