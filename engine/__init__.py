@@ -24,7 +24,25 @@ from .grad import (
     weight_grad_contributions,
 )
 from .kernels import MAX_KERNEL_SIZE, PRESETS, Preset, preset
-from .receptive import ReceptiveField, StackEntry, receptive_field, receptive_field_stack
+from .networks import NETWORKS, Network, network
+from .pool import (
+    PoolSpec,
+    avg_pool2d,
+    avg_pool2d_backward,
+    max_pool2d,
+    max_pool2d_backward,
+    pool_output_shape,
+)
+from .receptive import (
+    EffectiveReceptiveField,
+    ReceptiveBox,
+    ReceptiveField,
+    StackEntry,
+    effective_receptive_field,
+    receptive_box,
+    receptive_field,
+    receptive_field_stack,
+)
 from .sharing import (
     MAX_DENSE_ENTRIES,
     DenseMatrix,
@@ -36,6 +54,21 @@ from .sharing import (
     weight_usage,
 )
 from .spec import AxisArithmetic, ConvSpec, output_arithmetic, output_shape, resolve_padding
+from .stack import (
+    KINDS,
+    MAX_GEOMETRY_LAYERS,
+    MAX_STACK_LAYERS,
+    LayerCost,
+    StackCost,
+    StackLayer,
+    StackLayerError,
+    init_weights,
+    layer_from_dict,
+    stack_backward,
+    stack_cost,
+    stack_forward,
+    stack_input_grad,
+)
 from .train import (
     ADAM_BETAS,
     ADAM_EPS,
@@ -53,6 +86,13 @@ from .train import (
     shift_image,
     train,
     train_cost,
+)
+from .transpose import (
+    TransposeAxisArithmetic,
+    conv_transpose2d,
+    conv_transpose2d_backward,
+    transpose_arithmetic,
+    transpose_output_shape,
 )
 from .untied import (
     SharedAndUntiedGrads,
@@ -123,4 +163,35 @@ __all__ = [
     "shift_image",
     "train",
     "train_cost",
+    "max_pool2d",
+    "avg_pool2d",
+    "max_pool2d_backward",
+    "avg_pool2d_backward",
+    "pool_output_shape",
+    "PoolSpec",
+    "conv_transpose2d",
+    "conv_transpose2d_backward",
+    "transpose_arithmetic",
+    "transpose_output_shape",
+    "TransposeAxisArithmetic",
+    "KINDS",
+    "MAX_GEOMETRY_LAYERS",
+    "MAX_STACK_LAYERS",
+    "LayerCost",
+    "StackCost",
+    "StackLayer",
+    "StackLayerError",
+    "init_weights",
+    "layer_from_dict",
+    "stack_backward",
+    "stack_cost",
+    "stack_forward",
+    "stack_input_grad",
+    "EffectiveReceptiveField",
+    "ReceptiveBox",
+    "effective_receptive_field",
+    "receptive_box",
+    "NETWORKS",
+    "Network",
+    "network",
 ]

@@ -29,6 +29,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from .conv import _float_array
+from .errors import ArgumentError
 from .spec import IntOrPair, Pair, _input_hw, _show, as_pair
 
 
@@ -75,9 +76,10 @@ class PoolSpec:
         p = as_pair(padding, "padding", 0)
         d = as_pair(dilation, "dilation", 1)
         if not isinstance(ceil_mode, bool | np.bool_):
-            raise ValueError(f"`ceil_mode` must be True or False, got {ceil_mode!r}")
+            raise ArgumentError("ceil_mode", f"`ceil_mode` must be True or False, got {ceil_mode!r}")
         if p[0] > k[0] // 2 or p[1] > k[1] // 2:
-            raise ValueError(
+            raise ArgumentError(
+                "padding",
                 f"`padding` must be at most half the kernel size (k // 2 = "
                 f"{_show((k[0] // 2, k[1] // 2))} for a {_show(k)} kernel), as in PyTorch; "
                 f"got {_show(p)}"
@@ -102,7 +104,8 @@ class PoolSpec:
             if size < 1:
                 padded = n + 2 * self.padding[a]
                 field = "dilation" if self.kernel_size[a] <= padded else "kernel_size"
-                raise ValueError(
+                raise ArgumentError(
+                    field,
                     f"`{field}`: a {_show(self.kernel_size)} window with dilation "
                     f"{_show(self.dilation)} spans {self.effective_kernel[a]} "
                     f"{('rows', 'cols')[a]}, which does not fit a {n}-pixel input even with "
@@ -183,7 +186,7 @@ def _check_grad_out(
 ) -> NDArray[np.floating]:
     g = _float_array(grad_out, "grad_out", 3).astype(dtype, copy=False)
     if g.shape != shape:
-        raise ValueError(f"`grad_out` must have the output's shape {shape}, got {g.shape}")
+        raise ArgumentError("grad_out", f"`grad_out` must have the output's shape {shape}, got {g.shape}")
     return g
 
 
@@ -319,7 +322,9 @@ def _avg_args(
 ) -> tuple[NDArray[np.floating], PoolSpec, Pair, NDArray[np.floating]]:
     xa, spec, out_hw = _pool_args(x, kernel_size, stride, padding, 1, ceil_mode)
     if not isinstance(count_include_pad, bool | np.bool_):
-        raise ValueError(f"`count_include_pad` must be True or False, got {count_include_pad!r}")
+        raise ArgumentError(
+            "count_include_pad", f"`count_include_pad` must be True or False, got {count_include_pad!r}"
+        )
     _, h, w = xa.shape
     (kh, kw), (sh, sw), (ph, pw) = spec.kernel_size, spec.stride, spec.padding
     div_h = _avg_divisor(h, out_hw[0], kh, sh, ph, bool(count_include_pad))

@@ -11,6 +11,17 @@ Neural Networks", Distill 2019), with k_l the effective kernel d_l(k_l - 1) + 1:
     start_l = start_{l-1} - p_l * j_{l-1}       input coordinate of the first unit's left edge
 
 so output unit i of layer L reads input positions start_L + i * j_L ... + r_L - 1.
+
+Pools follow the same recurrences with their (k, s, p, d) (ceil_mode only adds units at the
+end); activations keep size, jump and start. A transposed conv has no whole-pixel jump (it is
+j_{l-1} / s), so receptive_field_stack refuses it, and receptive_box walks one unit's box back
+through every kind instead: through conv and pools [lo, hi] -> [s*lo - p, s*hi - p + d(k - 1)],
+through a transposed conv [lo, hi] -> [ceil((lo + p - d(k - 1)) / s), floor((hi + p) / s)].
+
+The effective receptive field (Luo, Li, Urtasun and Zemel, "Understanding the Effective
+Receptive Field in Deep Convolutional Neural Networks", NeurIPS 2016) of unit y[j, m, n] is
+|dy[j, m, n] / dx| summed over input channels, one backward pass: a heatmap over the input,
+usually near-Gaussian and much smaller than the theoretical box.
 """
 
 from __future__ import annotations
@@ -23,6 +34,18 @@ from numpy.typing import NDArray
 
 from .errors import ArgumentError
 from .spec import ConvSpec, IntOrPair, PaddingArg, Pair, _input_hw, spec_of
+from .stack import (
+    ACTIVATION_KINDS,
+    MAX_GEOMETRY_LAYERS,
+    MAX_STACK_LAYERS,
+    StackLayer,
+    StackLayerError,
+    _unit_grad,
+    as_layers,
+    layer_from_dict,
+    layer_output_hw,
+    stack_cost,
+)
 
 
 @dataclass(frozen=True)
@@ -110,6 +133,7 @@ class StackEntry:
     size: Pair  # r_l, input pixels one unit of this layer sees
     jump: Pair  # j_l, input distance between neighbouring units
     start: Pair  # input coordinate of the first unit's top-left (may be negative)
+    kind: str = "conv"  # the layer's kind (stack.KINDS)
 
     @property
     def center(self) -> tuple[float, float]:
@@ -120,10 +144,27 @@ class StackEntry:
         )
 
 
-LayerArg = ConvSpec | tuple | dict
+LayerArg = ConvSpec | tuple | dict | StackLayer
 
 
-def _as_spec(layer: LayerArg, i: int) -> ConvSpec:
+def _as_stack_layer(layer: LayerArg, i: int) -> StackLayer:
+    """A StackLayer from any layer form: dicts with a "kind" go through stack.layer_from_dict."""
+    if isinstance(layer, StackLayer):
+        return layer
+    if isinstance(layer, dict) and "kind" in layer:
+        return layer_from_dict(layer, i)
+    spec = _as_spec(layer, i)
+    return StackLayer("conv", spec.kernel_size, spec.stride, spec.padding, spec.dilation)
+
+
+def _as_stack(layers: Iterable[LayerArg]) -> list[StackLayer]:
+    stack = [_as_stack_layer(layer, i) for i, layer in enumerate(layers)]
+    if not stack:
+        raise ArgumentError("layers", "`layers` must hold at least one layer")
+    return as_layers(stack, MAX_GEOMETRY_LAYERS)
+
+
+def _as_spec(layer: ConvSpec | tuple | dict, i: int) -> ConvSpec:
     if isinstance(layer, ConvSpec):
         return layer
     try:
@@ -139,22 +180,187 @@ def receptive_field_stack(layers: Iterable[LayerArg]) -> list[StackEntry]:
 
     Parameters
     ----------
-    layers : iterable of ConvSpec, (kernel_size, stride, padding, dilation) tuples (trailing
-        items optional) or dicts of those keywords
+    layers : up to stack.MAX_GEOMETRY_LAYERS layers: ConvSpec, (kernel_size, stride, padding,
+        dilation) tuples (trailing items optional), dicts of those keywords, or StackLayers and
+        dicts with a "kind" (stack.layer_from_dict): conv, maxpool, avgpool, relu, sigmoid, tanh
 
     Returns
     -------
-    One StackEntry per layer, by the recurrences in this module's docstring.
+    One StackEntry per layer, by the recurrences in this module's docstring (activations keep
+    the entry before them). A conv_transpose layer raises StackLayerError naming
+    `layers[i].kind`: its jump would be a fraction of a pixel; receptive_box handles it.
     """
-    specs = [_as_spec(layer, i) for i, layer in enumerate(layers)]
-    if not specs:
-        raise ArgumentError("layers", "`layers` must hold at least one layer")
+    stack = _as_stack(layers)
     size, jump, start = [1, 1], [1, 1], [0, 0]
     out: list[StackEntry] = []
-    for spec in specs:
-        for a in range(2):
-            size[a] += (spec.effective_kernel[a] - 1) * jump[a]
-            start[a] -= spec.padding[a] * jump[a]
-            jump[a] *= spec.stride[a]
-        out.append(StackEntry((size[0], size[1]), (jump[0], jump[1]), (start[0], start[1])))
+    for i, layer in enumerate(stack):
+        if layer.kind == "conv_transpose":
+            raise StackLayerError(
+                i, "kind",
+                "conv_transpose has no receptive-field size and jump in whole input pixels (its "
+                "jump is the previous jump / stride); use receptive_box for one unit's input box",
+            )
+        if layer.kind not in ACTIVATION_KINDS:
+            for a in range(2):
+                size[a] += (layer.effective_kernel[a] - 1) * jump[a]
+                start[a] -= layer.padding[a] * jump[a]
+                jump[a] *= layer.stride[a]
+        out.append(StackEntry((size[0], size[1]), (jump[0], jump[1]), (start[0], start[1]),
+                              layer.kind))
     return out
+
+
+@dataclass(frozen=True)
+class ReceptiveBox:
+    """The input box of one unit of a stack's last layer, and how much of it is padding."""
+
+    unit: Pair  # (row, col) in the last layer's output
+    top: int  # first input row of the box (negative when it starts in the padding)
+    left: int  # first input column
+    height: int  # rows spanned (0 when the unit reads no input: a transposed conv's gap)
+    width: int  # columns spanned
+    clipped: tuple[int, int, int, int] | None  # (top, left, height, width) inside the image
+    padding: tuple[int, int, int, int]  # rows above, rows below, columns left, right: outside the image
+
+    @property
+    def area(self) -> int:
+        """Pixels of the box, height * width."""
+        return self.height * self.width
+
+    @property
+    def in_padding(self) -> int:
+        """Pixels of the box outside the image."""
+        inside = 0 if self.clipped is None else self.clipped[2] * self.clipped[3]
+        return self.area - inside
+
+    @property
+    def padding_fraction(self) -> float:
+        """Share of the box outside the image (0 for an empty box)."""
+        return self.in_padding / self.area if self.area else 0.0
+
+
+def _unit_index(value: object, name: str, n: int, part: str = "") -> int:
+    """value as an int in 0..n-1, or ArgumentError naming `name` (and which part of it)."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or not 0 <= value < n:
+        what = f"`{name}` {part}" if part else f"`{name}`"
+        raise ArgumentError(name, f"{what} must be an index in 0..{n - 1}, got {value!r}")
+    return int(value)
+
+
+def _stack_shapes(input_hw: Sequence[int], stack: list[StackLayer]) -> list[Pair]:
+    """(H, W) of the input and after every layer; StackLayerError naming a layer's field."""
+    hw = [_input_hw(input_hw)]
+    for i, layer in enumerate(stack):
+        hw.append(layer_output_hw(layer, hw[-1], i))
+    return hw
+
+
+def receptive_box(
+    input_hw: Sequence[int], layers: Iterable[LayerArg], row: int = 0, col: int = 0
+) -> ReceptiveBox:
+    """The input box that unit (row, col) of a stack's last layer sees, and its part in padding.
+
+    Parameters
+    ----------
+    input_hw : (H, W) of the stack's input
+    layers : as in receptive_field_stack, and conv_transpose layers too
+    row, col : the unit, 0 <= row < H_last, 0 <= col < W_last
+
+    Returns
+    -------
+    ReceptiveBox: the unit's interval [lo, hi] per axis walked back to the input through every
+    layer (this module's docstring), never clipped on the way, so for stacks without
+    conv_transpose it is start + row * jump, size of receptive_field_stack; then clipped to the
+    image, with the rows and columns that fall outside it (on padding).
+    """
+    stack = _as_stack(layers)
+    shapes = _stack_shapes(input_hw, stack)
+    h_last, w_last = shapes[-1]
+    unit = (_unit_index(row, "row", h_last), _unit_index(col, "col", w_last))
+    lo, hi = [unit[0], unit[1]], [unit[0], unit[1]]
+    for layer in reversed(stack):
+        if layer.kind in ACTIVATION_KINDS:
+            continue
+        for a in range(2):
+            k, s, p, d = layer.kernel_size[a], layer.stride[a], layer.padding[a], layer.dilation[a]
+            if layer.kind == "conv_transpose":
+                lo[a], hi[a] = -((d * (k - 1) - lo[a] - p) // s), (hi[a] + p) // s
+            else:
+                lo[a], hi[a] = s * lo[a] - p, s * hi[a] - p + d * (k - 1)
+    h, w = shapes[0]
+    height, width = max(hi[0] - lo[0] + 1, 0), max(hi[1] - lo[1] + 1, 0)
+    c_top, c_left = max(lo[0], 0), max(lo[1], 0)
+    c_bottom, c_right = min(lo[0] + height, h), min(lo[1] + width, w)
+    clipped = (
+        (c_top, c_left, c_bottom - c_top, c_right - c_left)
+        if c_bottom > c_top and c_right > c_left
+        else None
+    )
+    padding = (
+        min(max(-lo[0], 0), height), min(max(lo[0] + height - h, 0), height),
+        min(max(-lo[1], 0), width), min(max(lo[1] + width - w, 0), width),
+    )
+    return ReceptiveBox(unit, lo[0], lo[1], height, width, clipped, padding)
+
+
+@dataclass(frozen=True)
+class EffectiveReceptiveField:
+    """The effective receptive field of one unit: how strongly each input pixel moves it."""
+
+    unit: tuple[int, int, int, int]  # (layer, channel, row, col)
+    heatmap: NDArray[np.float64]  # (H, W), sum_c |d y[layer][channel, row, col] / d x[c]|
+    center: tuple[float, float] | None  # heat-weighted mean (row, col); None if the heat is 0
+    std: tuple[float, float] | None  # heat-weighted standard deviation per axis
+    box: ReceptiveBox  # the theoretical receptive field of the unit
+
+    @property
+    def total(self) -> float:
+        """Sum of the heatmap."""
+        return float(self.heatmap.sum())
+
+
+def effective_receptive_field(
+    x: NDArray[np.floating], layers: Sequence[StackLayer | dict], unit: Sequence[int]
+) -> EffectiveReceptiveField:
+    """The effective receptive field (Luo et al., NeurIPS 2016) of one unit of a stack.
+
+    Parameters
+    ----------
+    x : ndarray of shape (C, H, W), the stack's input
+    layers : up to stack.MAX_STACK_LAYERS StackLayers or dicts, every conv with its weight
+    unit : (layer, channel, row, col), a unit of the output of layers[layer]
+
+    Returns
+    -------
+    EffectiveReceptiveField with heatmap[r, q] = sum_c |d y_l[j, m, n] / d x[c, r, q]|, one
+    backward pass of layers[: layer + 1] from a one-hot grad_out (the forward pass runs only as
+    far as a non-linearity needs it); its centre mu = sum heat * position / sum heat and
+    standard deviation sqrt(sum heat * (position - mu)^2 / sum heat) per axis; and the unit's
+    theoretical box (receptive_box). For n stacked stride-1 k x k box filters the heatmap is the
+    n-fold convolution of a box, with variance n (k^2 - 1) / 12 per axis.
+    """
+    if isinstance(unit, str) or not isinstance(unit, Sequence) or len(unit) != 4:
+        raise ArgumentError("unit", f"`unit` must be four ints (layer, channel, row, col), got {unit!r}")
+    stack = as_layers(list(layers), MAX_STACK_LAYERS)
+    layer = _unit_index(unit[0], "unit", len(stack), "layer")
+    sub = stack[: layer + 1]
+    xa = np.asarray(x)
+    if xa.ndim != 3:
+        raise ArgumentError("x", f"`x` must have 3 dimensions (C, H, W), got shape {xa.shape}")
+    j, h_out, w_out = stack_cost(xa.shape, sub).output_shapes[-1]
+    channel = _unit_index(unit[1], "unit", j, "channel")
+    row = _unit_index(unit[2], "unit", h_out, "row")
+    col = _unit_index(unit[3], "unit", w_out, "col")
+    grad = _unit_grad(xa, sub, (channel, row, col))
+    heat = np.abs(grad).sum(axis=0, dtype=np.float64)
+    total = heat.sum()
+    center = std = None
+    if total > 0:
+        rows = np.arange(heat.shape[0], dtype=np.float64)
+        cols = np.arange(heat.shape[1], dtype=np.float64)
+        p_rows, p_cols = heat.sum(axis=1) / total, heat.sum(axis=0) / total
+        mu = (float(p_rows @ rows), float(p_cols @ cols))
+        center = mu
+        std = (float(np.sqrt(p_rows @ (rows - mu[0]) ** 2)), float(np.sqrt(p_cols @ (cols - mu[1]) ** 2)))
+    box = receptive_box(xa.shape[1:], sub, row, col)
+    return EffectiveReceptiveField((layer, channel, row, col), heat, center, std, box)

@@ -17,8 +17,9 @@ read off its own output: relu' = [y > 0], sigmoid' = y (1 - y), tanh' = 1 - y².
 stack_cost works out every layer's output shape, multiply-adds and bytes from the shapes
 alone, so a caller can refuse work that is too big before any of it runs.
 
-Every validation error is a StackLayerError (a ValueError) whose message starts with the field
-in backticks, as in "`layers[2].kernel_size` must be ...", and whose `.field` is that name.
+Every validation error is a StackLayerError (an ArgumentError, so a ValueError) whose message
+starts with the field in backticks, as in "`layers[2].kernel_size` must be ...", and whose
+`.field` (and `.argument`) is that name.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from .conv import activate, conv2d
+from .errors import ArgumentError
 from .grad import conv2d_backward
 from .pool import (
     avg_pool2d,
@@ -63,15 +65,15 @@ FIELDS: Mapping[str, tuple[str, ...]] = {
 BYTES_PER_VALUE = 4  # float32
 
 
-class StackLayerError(ValueError):
-    """A bad field of one layer of a stack; `field` is e.g. "layers[2].kernel_size"."""
+class StackLayerError(ArgumentError):
+    """A bad field of one layer of a stack; `field` (and `argument`) is e.g. "layers[2].kernel_size"."""
 
     def __init__(self, index: int | None, name: str | None, message: str) -> None:
         if index is None:
             field = "layers" if name is None else name
         else:
             field = f"layers[{index}]" + ("" if name is None else f".{name}")
-        super().__init__(f"`{field}` {message}")
+        super().__init__(field, f"`{field}` {message}")
         self.field = field
         self.index = index
         self.name = name
@@ -532,62 +534,100 @@ LayerGrads = tuple[NDArray[np.floating], NDArray[np.floating] | None] | None
 def _backward(
     x: NDArray[np.floating],
     stack: list[StackLayer],
-    outputs: Sequence[NDArray[np.floating]],
+    outputs: Sequence[NDArray[np.floating] | None],
     grad_out: ArrayLike,
     with_weights: bool,
 ) -> tuple[NDArray[np.floating], list[LayerGrads]]:
-    """The chain rule from the last layer to x; weight gradients only when with_weights."""
+    """The chain rule from the last layer to x; weight gradients only when with_weights.
+
+    outputs[i] may be None where no backward step reads it (see _unit_grad).
+    """
+    shapes = stack_cost(x.shape, stack).output_shapes
     if len(outputs) != len(stack):
         raise StackLayerError(
             None, "outputs", f"must hold one array per layer ({len(stack)}), got {len(outputs)}"
         )
-    for i, (out, expected) in enumerate(zip(outputs, stack_cost(x.shape, stack).output_shapes, strict=True)):
-        if np.shape(out) != expected:
+    for i, (out, expected) in enumerate(zip(outputs, shapes, strict=True)):
+        if out is not None and np.shape(out) != expected:
             raise StackLayerError(None, f"outputs[{i}]", f"must have shape {expected}, got {np.shape(out)}")
     g = np.asarray(grad_out)
-    if g.shape != outputs[-1].shape or g.dtype.kind not in "biuf":
+    if g.shape != shapes[-1] or g.dtype.kind not in "biuf":
         raise StackLayerError(
-            None, "grad_out", f"must have the last output's shape {outputs[-1].shape}, got {g.shape}"
+            None, "grad_out", f"must have the last output's shape {shapes[-1]}, got {g.shape}"
         )
     g = g.astype(x.dtype, copy=False)
     grads: list[LayerGrads] = [None] * len(stack)
     for i in range(len(stack) - 1, -1, -1):
         layer, y = stack[i], outputs[i]
         inp = x if i == 0 else outputs[i - 1]
+        in_hw = x.shape[1:] if i == 0 else shapes[i - 1][1:]
         k, s, p, d = layer.kernel_size, layer.stride, layer.padding, layer.dilation
-        if layer.kind == "conv":
+        if layer.kind in ("conv", "conv_transpose"):
             assert layer.weight is not None
             w = layer.weight.astype(x.dtype, copy=False)
+        if layer.kind == "conv":
             if with_weights:
+                assert inp is not None
                 g, gw, gb = conv2d_backward(inp, w, g, s, p, d, layer.groups)
                 grads[i] = (gw, gb if layer.bias is not None else None)
             else:
                 # dL/dx of a conv is the transposed conv of dL/dy; output_padding restores the
                 # input lines that the stride's remainder left unread.
-                op = tuple(inp.shape[1 + a] - ((y.shape[1 + a] - 1) * s[a] - 2 * p[a]
-                                               + d[a] * (k[a] - 1) + 1) for a in range(2))
+                op = tuple(in_hw[a] - ((shapes[i][1 + a] - 1) * s[a] - 2 * p[a] + d[a] * (k[a] - 1) + 1)
+                           for a in range(2))
                 g = conv_transpose2d(g, w, None, s, p, op, layer.groups, d)
         elif layer.kind == "conv_transpose":
-            assert layer.weight is not None
-            w = layer.weight.astype(x.dtype, copy=False)
             if with_weights:
+                assert inp is not None
                 g, gw, gb = conv_transpose2d_backward(inp, w, g, s, p, layer.output_padding,
                                                       layer.groups, d)
                 grads[i] = (gw, gb if layer.bias is not None else None)
             else:
                 # dL/dx of y = Mᵀ x is M dL/dy, a conv2d (longer than x when output_padding >= s).
-                g = conv2d(g, w, None, s, p, d, layer.groups)[:, : inp.shape[1], : inp.shape[2]]
+                g = conv2d(g, w, None, s, p, d, layer.groups)[:, : in_hw[0], : in_hw[1]]
         elif layer.kind == "maxpool":
+            assert inp is not None
             g = max_pool2d_backward(inp, g, k, s, p, d, layer.ceil_mode)
         elif layer.kind == "avgpool":
-            g = avg_pool2d_backward(inp, g, k, s, p, layer.ceil_mode, layer.count_include_pad)
-        elif layer.kind == "relu":
-            g = np.where(y > 0, g, 0).astype(g.dtype, copy=False)
-        elif layer.kind == "sigmoid":
-            g = g * y * (1 - y)
-        else:  # tanh
-            g = g * (1 - y * y)
+            shape = (shapes[i - 1] if i else x.shape)
+            g = avg_pool2d_backward(np.zeros(shape, dtype=x.dtype) if inp is None else inp, g, k, s, p,
+                                    layer.ceil_mode, layer.count_include_pad)
+        else:
+            assert y is not None
+            if layer.kind == "relu":
+                g = np.where(y > 0, g, 0).astype(g.dtype, copy=False)
+            elif layer.kind == "sigmoid":
+                g = g * y * (1 - y)
+            else:  # tanh
+                g = g * (1 - y * y)
     return g, grads
+
+
+def _unit_grad(
+    x: ArrayLike, layers: Sequence[StackLayer | Mapping[str, object]], unit: tuple[int, int, int]
+) -> NDArray[np.floating]:
+    """d y_last[j, m, n] / dx for unit (j, m, n) of the last layer, checked by the caller.
+
+    The forward pass runs only as far as the last layer whose backward step reads an
+    activation (an activation's own output, a max pool's input): a stack of convs and average
+    pools is linear, and its input gradient needs no forward pass at all.
+    """
+    xa, stack = _check_run(x, layers)
+    shapes = stack_cost(xa.shape, stack).output_shapes
+    need = -1
+    for i, layer in enumerate(stack):
+        if layer.kind in ACTIVATION_KINDS:
+            need = i
+        elif layer.kind == "maxpool":
+            need = max(need, i - 1)
+    outputs: list[NDArray[np.floating] | None] = [None] * len(stack)
+    y = xa
+    for i in range(need + 1):
+        y = _run_layer(stack[i], y)
+        outputs[i] = y
+    g = np.zeros(shapes[-1], dtype=xa.dtype)
+    g[unit] = 1
+    return _backward(xa, stack, outputs, g, False)[0]
 
 
 def stack_backward(

@@ -26,6 +26,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from .conv import _float_array, check_bias, conv2d, run_chunks, strips
+from .errors import ArgumentError
 from .grad import conv2d_backward
 from .spec import AXES, IntOrPair, Pair, _input_hw, as_pair, check_groups
 
@@ -60,7 +61,8 @@ class TransposeAxisArithmetic:
 
 def _axis(axis: int, n: int, k: int, s: int, p: int, op: int, d: int) -> TransposeAxisArithmetic:
     if op >= max(s, d):
-        raise ValueError(
+        raise ArgumentError(
+            "output_padding",
             f"`output_padding` must be smaller than the stride or the dilation (as in PyTorch): "
             f"got {op} on the {AXES[axis]} with stride {s} and dilation {d}"
         )
@@ -69,7 +71,8 @@ def _axis(axis: int, n: int, k: int, s: int, p: int, op: int, d: int) -> Transpo
     full = stretched + eff - 1
     out = full - 2 * p + op
     if out < 1:
-        raise ValueError(
+        raise ArgumentError(
+            "padding",
             f"`padding` {p} removes more than the full output: {full} {AXES[axis]} − 2·{p} "
             f"+ {op} = {out}"
         )
@@ -150,9 +153,10 @@ def _prepare(
     groups = check_groups(groups)
     c_in = xa.shape[0]
     if c_in % groups:
-        raise ValueError(f"`groups`={groups} must divide the input channels ({c_in})")
+        raise ArgumentError("groups", f"`groups`={groups} must divide the input channels ({c_in})")
     if wa.shape[0] != c_in:
-        raise ValueError(
+        raise ArgumentError(
+            "weight",
             f"`weight` of a transposed conv is (C_in, C_out / groups, kh, kw) with C_in = {c_in}, "
             f"the input's channels; got {wa.shape}"
         )
@@ -287,7 +291,9 @@ def conv_transpose2d_backward(
     c_out = t.weight.shape[1] * t.groups
     go = _float_array(grad_out, "grad_out", 3).astype(t.x.dtype, copy=False)
     if go.shape != (c_out, *t.out_hw):
-        raise ValueError(f"`grad_out` must have the output's shape {(c_out, *t.out_hw)}, got {go.shape}")
+        raise ArgumentError(
+            "grad_out", f"`grad_out` must have the output's shape {(c_out, *t.out_hw)}, got {go.shape}"
+        )
     gx = conv2d(go, t.weight, None, t.stride, t.padding, t.dilation, t.groups)
     _, h, w = t.x.shape
     # With output_padding >= stride (possible when the dilation is larger), the conv2d of the
