@@ -210,12 +210,14 @@ class _Layer:
             loss = float(flat @ flat) / n
             d *= activation_grad(z, activation)
             dz = d
-        dz *= 2 / n  # dL/dz
+        # dL/dz = 2 dz / n: the factor goes on the smaller of dz and the gradient.
         if self.untied:  # each weight's own contribution: dL/dz[j, m] * P[m]
+            dz *= 2 / n
             np.multiply(dz.transpose(2, 0, 1)[..., None], cols.transpose(1, 0, 2)[:, :, None, :],
                         out=self.grad)
         else:  # the sum over all positions
             np.matmul(dz, cols, out=self.grad)
+            self.grad *= 2 / n
         return loss
 
     def update(self) -> None:
