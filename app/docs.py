@@ -1,8 +1,8 @@
 """/docs without internet: Swagger UI's files come from the swagger-ui-bundle-v2 package, served here.
 
 FastAPI's default /docs page loads Swagger UI from a CDN; this one serves the same files from the
-installed package, and adds the request models (read from forms, queries or JSON by app/api.py)
-to the OpenAPI components so /openapi.json documents every field with its range and example.
+installed package. /openapi.json gains the request models of app/schemas.py (read from forms,
+queries or JSON by app/params.py), with every bound filled in from the app's Settings.
 """
 
 from __future__ import annotations
@@ -17,7 +17,9 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic.json_schema import models_json_schema
 
-from .api import REQUEST_MODELS
+from .fields import fill_limits
+from .schemas import REQUEST_MODELS
+from .settings import Settings
 
 try:  # the swagger-ui-bundle-v2 distribution installs the module swagger_ui_bundle
     from swagger_ui_bundle import swagger_ui_path
@@ -27,19 +29,24 @@ except ImportError:  # pragma: no cover - the dependency is in pyproject.toml
     SWAGGER_DIR = None
 
 
-def install_docs(app: FastAPI) -> None:
+def openapi_schema(app: FastAPI, settings: Settings) -> dict[str, Any]:
+    """The OpenAPI document of app, with the request models and the bounds of `settings`."""
+    schema = get_openapi(title=app.title, version=app.version, summary=app.summary,
+                         description=app.description, routes=app.routes)
+    _, defs = models_json_schema([(m, "validation") for m in REQUEST_MODELS],
+                                 ref_template="#/components/schemas/{model}")
+    schema.setdefault("components", {}).setdefault("schemas", {}).update(defs.get("$defs", {}))
+    fill_limits(schema, settings)
+    return schema
+
+
+def install_docs(app: FastAPI, settings: Settings) -> None:
     """Serve /docs from local Swagger UI files and extend /openapi.json with the request models."""
 
     def openapi() -> dict[str, Any]:
-        if app.openapi_schema:
-            return app.openapi_schema
-        schema = get_openapi(title=app.title, version=app.version, summary=app.summary,
-                             description=app.description, routes=app.routes)
-        _, defs = models_json_schema([(m, "validation") for m in REQUEST_MODELS],
-                                     ref_template="#/components/schemas/{model}")
-        schema.setdefault("components", {}).setdefault("schemas", {}).update(defs.get("$defs", {}))
-        app.openapi_schema = schema
-        return schema
+        if not app.openapi_schema:
+            app.openapi_schema = openapi_schema(app, settings)
+        return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
     if SWAGGER_DIR is None:

@@ -1,24 +1,56 @@
-"""One place that turns every failure into JSON {"detail", "field"} with the right status, never a 500."""
+"""Every failure as JSON {"detail", "field"} with its status; the app's exception classes.
+
+- ParamError: a bad request parameter found by the app (422).
+- The engine's ArgumentError / ArgumentTypeError: 422 on the API field that the argument stands for.
+- ImageError (413 or 415) and ImageNotFound (404) come from decoding and the store.
+- MemoryError: 503, the server is short of memory now (the cost check should refuse such work first).
+- Anything else is a server bug: 500, logged with the request id, never a 422 that blames the client.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .api import ParamError, error_field
+from engine import ArgumentError, ArgumentTypeError
+
 from .images import ImageError
 from .store import ImageNotFound
 
 log = logging.getLogger("convlens")
 
+__all__ = ["ImageError", "ImageNotFound", "ParamError", "api_field", "install_error_handlers"]
 
-def _error(status: int, detail: str, field: str | None) -> JSONResponse:
-    return JSONResponse({"detail": detail, "field": field}, status_code=status)
+# The engine's argument names in the API's vocabulary.
+ENGINE_FIELDS: Mapping[str, str] = {
+    "weight": "weights", "x": "image", "input_hw": "image", "kernel_hw": "kernel_size",
+    "index": "weight", "input_shape": "crop", "target": "target_kernels", "target_weight": "target_kernels",
+    "size": "kernel_size", "unit": "row", "spec": "kernel_size",
+}
+
+
+class ParamError(ValueError):
+    """A bad request parameter, with the parameter's name (`field`) and what is allowed (`detail`)."""
+
+    def __init__(self, field: str, detail: str) -> None:
+        super().__init__(detail)
+        self.field = field
+        self.detail = detail
+
+
+def api_field(err: ArgumentError | ArgumentTypeError) -> str:
+    """The API field an engine argument error is about."""
+    return ENGINE_FIELDS.get(err.argument, err.argument)
+
+
+def _error(status: int, detail: str, field: str | None, headers: Mapping[str, str] | None = None
+           ) -> JSONResponse:
+    return JSONResponse({"detail": detail, "field": field}, status_code=status, headers=headers)
 
 
 async def param_error(request: Request, exc: Exception) -> JSONResponse:
@@ -28,9 +60,9 @@ async def param_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def engine_error(request: Request, exc: Exception) -> JSONResponse:
-    """ValueError or TypeError from the engine: 422, the field taken from the `name` in its message."""
-    message = str(exc)
-    return _error(422, message, error_field(message))
+    """The engine refused an argument: 422 on the field it stands for."""
+    assert isinstance(exc, ArgumentError | ArgumentTypeError)
+    return _error(422, str(exc), api_field(exc))
 
 
 async def image_error(request: Request, exc: Exception) -> JSONResponse:
@@ -42,7 +74,7 @@ async def image_error(request: Request, exc: Exception) -> JSONResponse:
 async def not_found(request: Request, exc: Exception) -> JSONResponse:
     """Unknown or evicted image id: 404 telling the client to upload again."""
     assert isinstance(exc, ImageNotFound)
-    return _error(404, f"`image_id`: unknown image {exc.image_id[:16]}… (the cache may have dropped it); "
+    return _error(404, f"`image_id`: unknown image {exc.image_id[:16]}… (the server may have dropped it); "
                   "upload the image again", "image_id")
 
 
@@ -59,57 +91,27 @@ async def validation_error(request: Request, exc: Exception) -> JSONResponse:
 async def http_error(request: Request, exc: Exception) -> JSONResponse:
     """Starlette's HTTP errors (404 path, 405 method, 400 bad multipart) with the same shape."""
     assert isinstance(exc, StarletteHTTPException)
-    return JSONResponse({"detail": exc.detail, "field": None}, status_code=exc.status_code,
-                        headers=getattr(exc, "headers", None))
+    return _error(exc.status_code, str(exc.detail), None, getattr(exc, "headers", None))
 
 
 async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-    """Last resort: logged, and answered as JSON rather than a bare 500 page."""
+    """Out of memory: 503 (try again later). Anything else: a logged 500 with the request id."""
     if isinstance(exc, MemoryError):
-        return _error(413, "the request needs more memory than the server has; use a smaller image",
-                      "image")
-    log.exception("unexpected error on %s", request.url.path)
-    return _error(500, f"internal error ({type(exc).__name__}); please report it", None)
+        log.warning("out of memory on %s", request.url.path)
+        return _error(503, "the server is short of memory right now; try again in a moment, or ask for "
+                      "less work (a smaller image, fewer kernels)", None, {"Retry-After": "5"})
+    request_id = request.headers.get("x-request-id") or getattr(request.state, "request_id", "-")
+    log.exception("unexpected error on %s (request %s)", request.url.path, request_id)
+    return _error(500, f"internal error ({type(exc).__name__}, request {request_id}); please report it", None)
 
 
 def install_error_handlers(app: FastAPI) -> None:
     """Register every handler on app."""
     app.add_exception_handler(ParamError, param_error)
+    app.add_exception_handler(ArgumentError, engine_error)
+    app.add_exception_handler(ArgumentTypeError, engine_error)
     app.add_exception_handler(ImageError, image_error)
     app.add_exception_handler(ImageNotFound, not_found)
-    app.add_exception_handler(ValueError, engine_error)
-    app.add_exception_handler(TypeError, engine_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(Exception, unexpected)
-
-
-class BodySizeLimit:
-    """ASGI middleware: stop reading a request body past CONVLENS_MAX_UPLOAD_BYTES + 1 MiB (413).
-
-    The Content-Length check in api.read_params refuses honest large requests at once; this one also
-    catches chunked bodies that announce no length, before they are spooled to disk.
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        settings = scope["app"].state.settings
-        limit = settings.max_upload_bytes + (1 << 20)
-        seen = 0
-
-        async def limited() -> Message:
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > limit:
-                    raise ImageError(413, f"`image`: the request body is over the limit of "
-                                     f"{settings.max_upload_bytes:,} bytes (CONVLENS_MAX_UPLOAD_BYTES)")
-            return message
-
-        await self.app(scope, limited, send)

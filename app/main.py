@@ -6,11 +6,12 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from . import pages
-from .api import router as api_router
 from .docs import install_docs
-from .errors import BodySizeLimit, install_error_handlers
+from .errors import install_error_handlers
+from .middleware import BodySizeLimit
+from .routes import convolve, geometry, gradient, images, presets
 from .settings import Settings
-from .store import make_outputs, make_store
+from .store import ImageStore, OutputCache
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -24,18 +25,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.settings = settings
-    app.state.store = make_store(settings)  # decoded images by id: on disk, or in Redis (store.py)
-    app.state.outputs = make_outputs(settings)  # computed layer outputs, per process
+    app.state.store = ImageStore(settings.cache_bytes)  # decoded images by id (store.py)
+    app.state.outputs = OutputCache(settings.cache_bytes // 2)  # computed layer outputs
 
     @app.get("/healthz", tags=["meta"])
-    def healthz() -> dict[str, str]:
-        """Ready to serve."""
+    async def healthz() -> dict[str, str]:
+        """Alive: answered on the event loop, never behind the compute pool."""
         return {"status": "ok"}
 
-    app.include_router(api_router)
+    for module in (images, convolve, geometry, gradient, presets):
+        app.include_router(module.router)
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit)  # 413 for bodies over the upload limit, even chunked
-    install_docs(app)
+    install_docs(app, settings)
 
     app.mount("/static", StaticFiles(directory=pages.STATIC_DIR), name="static")
     app.include_router(pages.router)

@@ -1,26 +1,31 @@
 """The HTML page: GET / renders it (with server-side results, so it works without JavaScript);
 POST / takes the no-JS form, stores an uploaded image and redirects (303) to the GET view.
+
+Rendering only: the page reads its layer with the API's reader (app/params.py) and builds it with
+the API's layer builder (app/layer.py), so its map links are the very URLs /api/convolve hands out.
 """
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-import numpy as np
 from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.datastructures import UploadFile
 
-from engine import PRESETS, ConvSpec, output_arithmetic, parameter_counts, preset
+from engine import PRESETS, ArgumentError, ArgumentTypeError, output_arithmetic, parameter_counts
 
-from .images import ImageError, decode_upload, encode_png
+from . import schemas
+from .errors import ImageError, ParamError, api_field
+from .images import decode_upload, encode_png
+from .layer import LayerStack, build_stack
+from .params import Uploads, all_errors, read_upload
 from .settings import Settings
 from .store import ImageStore
 
@@ -48,7 +53,6 @@ CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; "
     "connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
 )
-FIELD_IN_MESSAGE = re.compile(r"`([a-z_]+)`")
 
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
 router = APIRouter(tags=["page"])
@@ -65,104 +69,18 @@ class PageResult:
     maps: list[dict[str, str]] = field(default_factory=list)
 
 
-def _store(request: Request) -> ImageStore:
-    """The app's image store (app.state.store), created on first use if the app has none yet."""
-    state = request.app.state
-    store = getattr(state, "store", None)
-    if store is None:
-        settings: Settings = getattr(state, "settings", None) or Settings.from_env()
-        store = state.store = ImageStore(settings.cache_bytes)
-    return store
-
-
 def _settings(request: Request) -> Settings:
-    return getattr(request.app.state, "settings", None) or Settings.from_env()
+    return request.app.state.settings
+
+
+def _store(request: Request) -> ImageStore:
+    return request.app.state.store
 
 
 def _load_sample(request: Request, name: str) -> str:
     """Put a built-in sample in the store and return its id."""
     data = (STATIC_DIR / "samples" / SAMPLES[name][0]).read_bytes()
     return _store(request).put(decode_upload(data, _settings(request)))
-
-
-def _field_of(message: str, default: str) -> str:
-    match = FIELD_IN_MESSAGE.search(message)
-    return match.group(1) if match else default
-
-
-def _pair(text: str, name: str) -> tuple[int, int]:
-    parts = [t.strip() for t in text.split(",") if t.strip()]
-    if not 1 <= len(parts) <= 2 or not all(re.fullmatch(r"-?\d+", t) for t in parts):
-        raise ValueError(f"`{name}` must be a whole number or two separated by a comma, got {text!r}")
-    nums = [int(t) for t in parts]
-    return (nums[0], nums[-1])
-
-
-def _weights_shape(state: dict[str, str], channels: int, groups: int) -> tuple[int, int, int, int]:
-    """(J, C/groups, kh, kw) of the layer the state describes; ValueError naming the field."""
-    if state["weights"]:
-        try:
-            w = np.asarray(json.loads(state["weights"]), dtype=np.float64)
-        except (ValueError, TypeError):
-            raise ValueError("`weights` must be a JSON list of numbers, J×kh×kw or J×C×kh×kw") from None
-        if w.ndim == 3:
-            return (w.shape[0], channels // groups, w.shape[1], w.shape[2])
-        if w.ndim == 4:
-            return (w.shape[0], w.shape[1], w.shape[2], w.shape[3])
-        raise ValueError(f"`weights` must be J×kh×kw or J×C×kh×kw, got {w.ndim} dimensions")
-    names = [n.strip() for n in state["kernels"].split(",") if n.strip()]
-    if not names:
-        raise ValueError("`kernels`: pick at least one kernel")
-    if len(names) > 16:
-        raise ValueError(f"`kernels`: at most 16 kernels, got {len(names)}")
-    kh, kw = _pair(state["kernel_size"], "kernel_size")
-    for name in set(names):
-        preset(name, (kh, kw))
-    return (len(names), channels // groups, kh, kw)
-
-
-def _compute(state: dict[str, str], image_id: str, h: int, w: int) -> PageResult:
-    """Shapes, arithmetic and parameter counts by the engine; ValueError names the bad field."""
-    channels = 3 if state["color"] == "rgb" else 1
-    if state["color"] not in ("gray", "rgb"):
-        raise ValueError("`color` must be gray or rgb")
-    if state["activation"] not in ACTIVATIONS:
-        raise ValueError(f"`activation` must be one of {', '.join(ACTIVATIONS)}")
-    try:
-        groups = int(state["groups"])
-    except ValueError:
-        raise ValueError("`groups` must be a whole number") from None
-    if groups < 1 or channels % groups:
-        raise ValueError(f"`groups` must divide the {channels} input channel(s), got {groups}")
-    shape = _weights_shape(state, channels, groups)
-    kernel = (shape[2], shape[3])
-    stride = _pair(state["stride"], "stride")
-    dilation = _pair(state["dilation"], "dilation")
-    word = state["padding"].strip().lower()
-    padding: Any = word if word in ("same", "valid") else _pair(state["padding"], "padding")
-    spec = ConvSpec.make(kernel, stride, padding, dilation)
-    rows, cols = output_arithmetic((h, w), spec.kernel_size, spec.stride, spec.padding, spec.dilation)
-    counts = parameter_counts((channels, h, w), shape, spec.stride, spec.padding, spec.dilation, groups)
-    j = shape[0]
-    params = {k: v for k, v in _layer_query(state).items()}
-    maps = [
-        {
-            "name": _map_name(state, i),
-            "png": "/api/feature-maps.png?" + urlencode({"image_id": image_id, **params, "index": i}),
-        }
-        for i in range(j)
-    ]
-    arithmetic = [
-        {"axis": a.axis, "size": a.size, "output": a.output, "unused": a.unused,
-         "steps": [f"input {describe_lines(a.unused, a.axis[:-1])} never read" if "never read:" in line
-                   else line for line in a.steps()]}
-        for a in (rows, cols)
-    ]
-    parameters = {
-        "conv": counts.conv, "untied": counts.untied, "dense": counts.dense,
-        "conv_weights": counts.conv_weights, "positions": counts.positions,
-    }
-    return PageResult((channels, h, w), (j, rows.output, cols.output), arithmetic, parameters, maps)
 
 
 def describe_lines(runs: Sequence[tuple[int, int]], noun: str) -> str:
@@ -183,11 +101,41 @@ def describe_lines(runs: Sequence[tuple[int, int]], noun: str) -> str:
     return f"{plural} {', '.join(map(fmt, runs[:4]))}, …, {', '.join(map(fmt, runs[-2:]))} ({total:,} in all)"
 
 
-def _map_name(state: dict[str, str], i: int) -> str:
-    if state["weights"]:
-        return f"kernel {i}"
-    names = [n.strip() for n in state["kernels"].split(",") if n.strip()]
-    return names[i] if i < len(names) else f"kernel {i}"
+def _result(stack: LayerStack) -> PageResult:
+    """Shapes, arithmetic, counts and map links of the built layer, as the API computes them."""
+    layer = stack.layer
+    arithmetic = []
+    for a in output_arithmetic(stack.input_shape[1:], spec=layer.spec):
+        steps = a.formula_steps()
+        if a.unused:
+            steps.append(f"input {describe_lines(a.unused, a.axis[:-1])} never read")
+        arithmetic.append({"axis": a.axis, "size": a.size, "output": a.output, "unused": a.unused,
+                           "steps": steps})
+    counts = parameter_counts(stack.input_shape, layer.weight.shape, groups=layer.groups, spec=layer.spec)
+    h_out, w_out = layer.spec.output_shape(stack.input_shape[1:])
+    return PageResult(
+        stack.input_shape, (layer.kernels, h_out, w_out), arithmetic,
+        {"conv": counts.conv, "untied": counts.untied, "dense": counts.dense,
+         "conv_weights": counts.conv_weights, "positions": counts.positions},
+        [{"name": layer.names[i], "png": stack.map_url(i)} for i in range(layer.kernels)],
+    )
+
+
+def _compute(request: Request, state: dict[str, str], image_id: str
+             ) -> tuple[PageResult | None, dict[str, str]]:
+    """The layer of the page's state, through the API's reader and builder; every bad field named."""
+    settings = _settings(request)
+    values: dict[str, Any] = {k: state[k] for k in LAYER_FIELDS if state.get(k)}
+    params, errors = all_errors(schemas.ConvolveParams, {**values, "image_id": image_id}, settings)
+    if params is None:
+        return None, errors
+    try:
+        stack = build_stack(params, Uploads(), settings, _store(request), request.app.state.outputs)
+        return _result(stack), {}
+    except ParamError as err:
+        return None, {err.field: err.detail}
+    except (ArgumentError, ArgumentTypeError) as err:
+        return None, {api_field(err): str(err)}
 
 
 def _layer_query(state: dict[str, str]) -> dict[str, str]:
@@ -234,12 +182,10 @@ def _render(
         image_id = _load_sample(request, sample)
     image = store.require(image_id)
     h, w = image.pixels.shape[:2]
-    result: PageResult | None = None
-    try:
-        result = _compute(state, image_id, h, w)
-    except (ValueError, TypeError) as exc:
-        errors[_field_of(str(exc), "kernels")] = str(exc).replace("`", "")
-    selected = [n.strip() for n in state["kernels"].split(",") if n.strip()]
+    result, layer_errors = _compute(request, state, image_id)
+    for name, detail in layer_errors.items():
+        errors.setdefault(name, detail.replace("`", ""))
+    settings = _settings(request)
     context = {
         "state": state,
         "image": {"id": image_id, "sample": sample,
@@ -248,11 +194,12 @@ def _render(
         "samples": SAMPLES,
         "presets": list(PRESETS.values()),
         "preset_names": set(PRESETS),
-        "max_kernels": _settings(request).max_kernels,
-        "max_values": _settings(request).max_values,
-        "max_dense_side": _settings(request).max_dense_side,
+        "limits": asdict(settings),
+        "max_kernels": settings.max_kernels,
+        "max_values": settings.max_values,
+        "max_dense_side": settings.max_dense_side,
         "odd_only": {p.name for p in PRESETS.values() if p.odd_only},
-        "selected": selected,
+        "selected": [n.strip() for n in state["kernels"].split(",") if n.strip()],
         "activations": ACTIVATIONS,
         "result": result,
         "errors": errors,
@@ -274,25 +221,24 @@ def index(request: Request) -> Response:
 @router.post("/", include_in_schema=False)
 async def submit(request: Request) -> Response:
     """The no-JS form: store an uploaded image, then redirect (303) to GET / with the state."""
-    form = await request.form()
+    settings = _settings(request)
     values: dict[str, str] = {}
-    for key in {*LAYER_FIELDS, *VIEW_FIELDS, "sample", "image_id"}:
-        items = [str(v) for v in form.getlist(key) if isinstance(v, str) and v.strip()]
-        if items:
-            values[key] = ",".join(items)
-    upload = form.get("image")
     try:
-        if isinstance(upload, UploadFile) and upload.filename:
-            data = await upload.read()
-            await upload.close()
-            if data:
-                values["image_id"] = _store(request).put(decode_upload(data, _settings(request)))
-                values.pop("sample", None)
-                values["uploaded"] = "1"
+        async with request.form(max_files=2, max_fields=64) as form:
+            for key in {*LAYER_FIELDS, *VIEW_FIELDS, "sample", "image_id"}:
+                items = [str(v) for v in form.getlist(key) if isinstance(v, str) and v.strip()]
+                if items:
+                    values[key] = ",".join(items)
+            upload = form.get("image")
+            data = await read_upload(upload, settings, "image") \
+                if isinstance(upload, UploadFile) and upload.filename else b""
+        if data:
+            decoded = await run_in_threadpool(decode_upload, data, settings)
+            values["image_id"] = await run_in_threadpool(_store(request).put, decoded)
+            values.pop("sample", None)
+            values["uploaded"] = "1"
     except ImageError as exc:
-        return _render(request, values, {exc.field: exc.detail}, status_code=exc.status_code)
-    finally:
-        await form.close()
+        return await run_in_threadpool(_render, request, values, {exc.field: exc.detail}, exc.status_code)
     if values.get("sample") and not values.pop("uploaded", ""):
         values.pop("image_id", None)  # a sample picked in the form replaces the previous image
     query = {k: values[k] for k in ("image_id", "sample") if values.get(k)}

@@ -221,16 +221,20 @@ class AxisArithmetic:
     output: int  # quotient + 1
     unused: tuple[Pair, ...]  # [start, stop) ranges of input lines (0-based) no output reads
 
-    def steps(self) -> list[str]:
-        """The arithmetic as short human-readable lines."""
+    def formula_steps(self) -> list[str]:
+        """The output-size formula worked in five short lines (the unread lines are in `unused`)."""
         n, k, s, p, d = self.size, self.kernel, self.stride, self.padding, self.dilation
-        lines = [
+        return [
             f"padded = {n} + 2·{p} = {self.padded}",
             f"effective kernel = {d}·({k} − 1) + 1 = {self.effective_kernel}",
             f"span = {self.padded} − {self.effective_kernel} = {self.span}",
             f"⌊{self.span} / {s}⌋ = {self.quotient}, remainder {self.remainder}",
             f"output = {self.quotient} + 1 = {self.output}",
         ]
+
+    def steps(self) -> list[str]:
+        """formula_steps, then a line listing the input lines no output reads, if any."""
+        lines = self.formula_steps()
         if self.unused:
             ranges = ", ".join(
                 str(a) if b - a == 1 else f"{a}–{b - 1}" for a, b in self.unused

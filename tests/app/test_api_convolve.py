@@ -10,7 +10,7 @@ import pytest
 from apphelp import encode, gray
 from fastapi.testclient import TestClient
 
-import app.api
+import app.routes.convolve
 from engine import FeatureMaps, activate, conv2d, conv_layer, output_shape, preset
 
 
@@ -128,7 +128,7 @@ def test_conv_computed_once_for_json_and_pngs(client: TestClient, image_id: str,
         calls.append(1)
         return conv_layer(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(app.api, "conv_layer", counting)
+    monkeypatch.setattr(app.routes.convolve, "conv_layer", counting)
     body = _convolve(client, image_id=image_id, kernels="sobel_x,sobel_y,box")
     for m in body["maps"]:
         assert client.get(m["png"]).status_code == 200

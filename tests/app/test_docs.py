@@ -10,8 +10,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app import schemas
-from app.api import REQUEST_MODELS
 from app.docs import SWAGGER_DIR
+from app.schemas import REQUEST_MODELS
 
 
 def test_docs_page_uses_local_assets(client: TestClient) -> None:

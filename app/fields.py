@@ -1,0 +1,277 @@
+"""Request field types that validate themselves: pairs, padding, bias, weights, crop, weight index.
+
+Each is an Annotated type. Its plain validator accepts what a form, a query or a JSON body may carry
+(3, "3,5" or [3, 5] for a pair) and returns one normal form (a tuple of ints for a pair). Bounds are
+read from the Settings that app/params.py passes as validation context, never from a literal, and
+the OpenAPI schema gets them from the same Settings (app/docs.py fills each `x-limit`). A bad value
+raises FieldError with a message that names the field and says what is allowed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
+
+from pydantic import PlainValidator, ValidationInfo, WithJsonSchema
+from pydantic_core import PydanticCustomError
+
+from .settings import Settings
+
+Pair = tuple[int, int]
+Padding = Pair | Literal["same", "valid"]
+FLOAT32_MAX = 3.4028234663852886e38
+MAX_NESTING = 4  # weights are J x C x kh x kw at most
+LIMIT_PLACEHOLDER = re.compile(r"\{(max_[a-z_]+)\}")
+
+
+def field_error(message: str) -> PydanticCustomError:
+    """A validation error whose text is `message` as it is (pydantic adds no prefix)."""
+    return PydanticCustomError("convlens", "{message}", {"message": message})
+
+
+def settings_of(info: ValidationInfo) -> Settings:
+    """The Settings the reader validates against (defaults when a model is validated directly)."""
+    context = info.context or {}
+    settings = context.get("settings")
+    return settings if isinstance(settings, Settings) else Settings()
+
+
+def _name(info: ValidationInfo) -> str:
+    return info.field_name or "value"
+
+
+def _ints(value: object, name: str, what: str) -> list[int]:
+    """An int, a list of ints or comma-separated text as a list of ints."""
+    try:
+        if isinstance(value, bool):
+            raise TypeError
+        if isinstance(value, str):
+            return [int(s) for s in value.replace(" ", "").split(",")]
+        if isinstance(value, int):
+            return [value]
+        if isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+            return list(value)
+    except ValueError:
+        pass
+    except TypeError:
+        pass
+    raise field_error(f"`{name}` must be {what}, got {value!r}")
+
+
+def _pair(value: object, name: str, low: int, high: int) -> Pair:
+    parts = _ints(value, name, "an int or a pair 'h,w' of ints")
+    if len(parts) == 1:
+        parts = parts * 2
+    if len(parts) != 2:
+        raise field_error(f"`{name}` must be an int or a pair 'h,w' of ints, got {value!r}")
+    if not (low <= parts[0] <= high and low <= parts[1] <= high):
+        raise field_error(f"`{name}` must be in {low}..{high}, got {value!r}")
+    return parts[0], parts[1]
+
+
+def bounded_pair(low: int, setting: str) -> Callable[[object, ValidationInfo], Pair]:
+    """A validator of pairs in low..Settings.<setting>."""
+    def validate(value: object, info: ValidationInfo) -> Pair:
+        return _pair(value, _name(info), low, getattr(settings_of(info), setting))
+    return validate
+
+
+def _padding(value: object, info: ValidationInfo) -> Padding:
+    if isinstance(value, str) and value.strip().lower() in ("same", "valid"):
+        return "same" if value.strip().lower() == "same" else "valid"
+    try:
+        return _pair(value, "padding", 0, settings_of(info).max_padding)
+    except PydanticCustomError as err:
+        raise field_error(f"{err.context['message'] if err.context else err}; "
+                          "or 'same' (stride 1) or 'valid'") from None
+
+
+def _bias(value: object, info: ValidationInfo) -> tuple[float, ...]:
+    if isinstance(value, str):
+        try:
+            values = [float(s) for s in value.split(",")]
+        except ValueError:
+            raise field_error("`bias` must be a number or comma-separated numbers, one per kernel") from None
+    elif isinstance(value, list):
+        values = value
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        values = [value]
+    else:
+        raise field_error(f"`bias` must be a number or one number per kernel, got {value!r}")
+    if not values or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+        raise field_error("`bias` must be a number or one number per kernel")
+    floats = tuple(float(v) for v in values)
+    _check_finite(floats, "bias")
+    return floats
+
+
+def _check_finite(values: tuple[float, ...] | list[float], name: str) -> None:
+    if not all(math.isfinite(v) for v in values):
+        raise field_error(f"`{name}` must be finite numbers: it holds NaN or infinite values")
+    if any(abs(v) > FLOAT32_MAX for v in values):
+        raise field_error(f"`{name}` must be numbers of at most about 3.4e38 in size (float32)")
+
+
+def _flatten(value: object, name: str, depth: int, out: list[float]) -> None:
+    if isinstance(value, list):
+        if depth >= MAX_NESTING:
+            raise field_error(f"`{name}` must be nested at most {MAX_NESTING} deep (J x C x kh x kw)")
+        for item in value:
+            _flatten(item, name, depth + 1, out)
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        out.append(float(value))
+    else:
+        raise field_error(f"`{name}` must be a JSON nested list of numbers, got an item {value!r}")
+
+
+def _shape(value: object) -> tuple[int, ...]:
+    shape = []
+    while isinstance(value, list):
+        shape.append(len(value))
+        value = value[0] if value else None
+    return tuple(shape)
+
+
+def _weights(value: object, info: ValidationInfo) -> list[Any]:
+    """A nested list of finite float32-range numbers, of equal lengths, 3 or 4 deep."""
+    name = _name(info)
+    if isinstance(value, str):
+        if value.count("[") > 64 * 1024:
+            raise field_error(f"`{name}` must be a JSON nested list of numbers")
+        try:
+            value = json.loads(value)
+        except (ValueError, RecursionError):
+            raise field_error(f"`{name}` must be a JSON nested list of numbers") from None
+    if not isinstance(value, list) or not value:
+        raise field_error(f"`{name}` must be a non-empty JSON nested list of numbers")
+    flat: list[float] = []
+    _flatten(value, name, 0, flat)
+    shape = _shape(value)
+    if not flat or math.prod(shape) != len(flat) or not _regular(value, shape):
+        raise field_error(f"`{name}` must be a nested list of numbers of equal lengths")
+    _check_finite(flat, name)
+    return value
+
+
+def _regular(value: object, shape: tuple[int, ...]) -> bool:
+    if not shape:
+        return not isinstance(value, list)
+    return isinstance(value, list) and len(value) == shape[0] and all(_regular(v, shape[1:]) for v in value)
+
+
+def _four(value: object, name: str, what: str) -> tuple[int, int, int, int]:
+    parts = _ints(value, name, what)
+    if len(parts) != 4:
+        raise field_error(f"`{name}` must be {what}, got {value!r}")
+    return parts[0], parts[1], parts[2], parts[3]
+
+
+def _crop(value: object, info: ValidationInfo) -> tuple[int, int, int, int]:
+    top, left, height, width = _four(value, "crop", "'top,left,height,width' ints")
+    if top < 0 or left < 0 or height < 1 or width < 1:
+        raise field_error(f"`crop` must have top, left >= 0 and height, width >= 1, got {value!r}")
+    return top, left, height, width
+
+
+def _weight_index(value: object, info: ValidationInfo) -> tuple[int, int, int, int]:
+    index = _four(value, "weight", "'j,c,u,v'")
+    if min(index) < 0:
+        raise field_error(f"`weight` must be 'j,c,u,v' of indices >= 0, got {value!r}")
+    return index
+
+
+def _limited_int(low: int, setting: str, offset: int = 0) -> Callable[[object, ValidationInfo], int]:
+    """A validator of whole numbers in low..Settings.<setting> + offset."""
+    def validate(value: object, info: ValidationInfo) -> int:
+        name = _name(info)
+        high = getattr(settings_of(info), setting) + offset
+        if isinstance(value, str):
+            try:
+                number = int(value.strip())
+            except ValueError:
+                raise field_error(f"`{name}` must be a whole number, got {value!r}") from None
+        elif isinstance(value, int) and not isinstance(value, bool):
+            number = value
+        elif isinstance(value, float) and value.is_integer():
+            number = int(value)
+        else:
+            raise field_error(f"`{name}` must be a whole number, got {value!r}")
+        if not low <= number <= high:
+            raise field_error(f"`{name}` must be in {low}..{high}, got {value!r}")
+        return number
+    return validate
+
+
+def _limit_schema(base: dict[str, Any], setting: str, low: int, offset: int = 0) -> WithJsonSchema:
+    return WithJsonSchema({**base, "x-limit": {"setting": setting, "minimum": low, "offset": offset}})
+
+
+PAIR_SCHEMA = {"anyOf": [{"type": "integer"}, {"type": "array", "items": {"type": "integer"},
+                                                 "minItems": 2, "maxItems": 2},
+                         {"type": "string", "pattern": r"^\s*-?\d+\s*(,\s*-?\d+\s*)?$"}]}
+
+KernelSize = Annotated[Pair, PlainValidator(bounded_pair(1, "max_kernel_size")),
+                       _limit_schema(PAIR_SCHEMA, "max_kernel_size", 1)]
+Stride = Annotated[Pair, PlainValidator(bounded_pair(1, "max_stride")),
+                   _limit_schema(PAIR_SCHEMA, "max_stride", 1)]
+Dilation = Annotated[Pair, PlainValidator(bounded_pair(1, "max_dilation")),
+                     _limit_schema(PAIR_SCHEMA, "max_dilation", 1)]
+PaddingField = Annotated[Padding, PlainValidator(_padding), _limit_schema(
+    {"anyOf": [*PAIR_SCHEMA["anyOf"], {"type": "string", "enum": ["same", "valid", "SAME", "VALID"]}]},
+    "max_padding", 0)]
+Bias = Annotated[tuple[float, ...], PlainValidator(_bias), WithJsonSchema({"anyOf": [
+    {"type": "number"}, {"type": "array", "items": {"type": "number"}, "minItems": 1},
+    {"type": "string", "pattern": r"^\s*[-+0-9.eE]+(\s*,\s*[-+0-9.eE]+)*\s*$"}]})]
+Weights = Annotated[list[Any], PlainValidator(_weights), WithJsonSchema({"anyOf": [
+    {"type": "array", "minItems": 1, "items": {"type": "array"}}, {"type": "string", "minLength": 2}]})]
+Crop = Annotated[tuple[int, int, int, int], PlainValidator(_crop), WithJsonSchema({"anyOf": [
+    {"type": "array", "items": {"type": "integer", "minimum": 0}, "minItems": 4, "maxItems": 4},
+    {"type": "string", "pattern": r"^\s*\d+\s*,\s*\d+\s*,\s*\d+\s*,\s*\d+\s*$"}]})]
+WeightIndex = Annotated[tuple[int, int, int, int], PlainValidator(_weight_index), WithJsonSchema({"anyOf": [
+    {"type": "array", "items": {"type": "integer", "minimum": 0}, "minItems": 4, "maxItems": 4},
+    {"type": "string", "pattern": r"^\s*\d+\s*,\s*\d+\s*,\s*\d+\s*,\s*\d+\s*$"}]})]
+INT_SCHEMA = {"type": "integer"}
+Groups = Annotated[int, PlainValidator(_limited_int(1, "max_kernels")),
+                   _limit_schema(INT_SCHEMA, "max_kernels", 1)]
+MapIndex = Annotated[int, PlainValidator(_limited_int(0, "max_kernels", -1)),
+                     _limit_schema(INT_SCHEMA, "max_kernels", 0, -1)]
+Scale = Annotated[int, PlainValidator(_limited_int(1, "max_scale")),
+                  _limit_schema(INT_SCHEMA, "max_scale", 1)]
+MaxSide = Annotated[int, PlainValidator(_limited_int(1, "max_side")),
+                    _limit_schema(INT_SCHEMA, "max_side", 1)]
+
+def fill_limits(schema: object, settings: Settings) -> None:
+    """Replace every `x-limit` in a JSON schema by the bound it names, read from settings (in place).
+
+    Integers get minimum and maximum; pairs get them on each integer; text keeps its pattern.
+    """
+    if isinstance(schema, list):
+        for item in schema:
+            fill_limits(item, settings)
+        return
+    if not isinstance(schema, dict):
+        return
+    limit = schema.pop("x-limit", None)
+    if isinstance(limit, dict):
+        high = getattr(settings, limit["setting"]) + limit.get("offset", 0)
+        _bound(schema, limit["minimum"], high)
+    if isinstance(schema.get("description"), str):
+        schema["description"] = describe_limits(schema["description"], settings)
+    for value in schema.values():
+        fill_limits(value, settings)
+
+
+def describe_limits(text: str, settings: Settings) -> str:
+    """Text with each {max_...} placeholder replaced by that setting's value."""
+    return LIMIT_PLACEHOLDER.sub(lambda m: f"{getattr(settings, m.group(1)):,}".replace(",", ""), text)
+
+
+def _bound(schema: dict[str, Any], low: int, high: int) -> None:
+    for option in schema.get("anyOf", [schema]):
+        if option.get("type") == "integer":
+            option.update(minimum=low, maximum=high)
+        elif option.get("type") == "array" and option.get("items", {}).get("type") == "integer":
+            option["items"] = {"type": "integer", "minimum": low, "maximum": high}

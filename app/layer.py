@@ -1,0 +1,294 @@
+"""The one layer builder: a validated request becomes the layers the engine runs.
+
+`build_stack` loads the image (from the upload or the store), builds each layer's weights, bias and
+ConvSpec once, checks what the output will cost from the shapes alone, and returns a LayerStack that
+every route and the page use: its engine input, its cache key, and the GET URL of any endpoint for
+the same image and layers. The request carries a list of layers; today it has one conv layer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+from urllib.parse import urlencode
+
+import numpy as np
+from numpy.typing import NDArray
+
+from engine import PRESETS, ConvSpec
+from engine.kernels import kernel_bank, spread_kernels
+
+from . import images, schemas
+from .errors import ParamError
+from .images import DecodedImage
+from .params import Uploads
+from .settings import Settings
+from .store import ImageStore, OutputCache
+
+NPY_HEADER_BYTES = 4096  # a .npy header is at most this long; the data follows it
+
+
+@dataclass(frozen=True)
+class ConvLayer:
+    """One conv layer of a request, validated: what the engine runs, and how a URL names it."""
+
+    weight: NDArray[np.float32]  # (J, C/groups, kh, kw)
+    bias: NDArray[np.float32]  # (J,)
+    names: tuple[str, ...]  # a name per kernel: the preset's, or "kernel j"
+    spec: ConvSpec
+    groups: int
+    activation: str
+    presets: str | None  # the `kernels` text when the weights came from presets, else None
+    seed: int = 0
+
+    @property
+    def kernels(self) -> int:
+        """J, the number of kernels."""
+        return int(self.weight.shape[0])
+
+    @cached_property
+    def digest(self) -> str:
+        """Identity of the weights, bias, geometry and σ, for cache keys."""
+        h = hashlib.sha256(self.weight.tobytes())
+        geometry = (self.weight.shape, self.bias.tolist(), self.spec, self.groups, self.activation)
+        h.update(repr(geometry).encode())
+        return h.hexdigest()
+
+    def query(self) -> dict[str, str]:
+        """The layer as GET parameters that read back into the same layer."""
+        q: dict[str, str]
+        if self.presets is not None:
+            q = {"kernels": self.presets, "kernel_size": "{},{}".format(*self.spec.kernel_size),
+                 "seed": str(self.seed)}
+        else:
+            q = {"weights": json.dumps(self.weight.tolist(), separators=(",", ":"))}
+        s = self.spec
+        return q | {"stride": "{},{}".format(*s.stride), "padding": "{},{}".format(*s.padding),
+                    "dilation": "{},{}".format(*s.dilation), "groups": str(self.groups),
+                    "bias": ",".join(repr(float(b)) for b in self.bias), "activation": self.activation}
+
+
+@dataclass
+class LayerStack:
+    """The image and the layers of one request, with the engine input, cache key and GET URLs."""
+
+    image_id: str
+    image: DecodedImage
+    color: str
+    layers: tuple[ConvLayer, ...]
+    cache: OutputCache | None = field(default=None, repr=False)
+
+    @property
+    def layer(self) -> ConvLayer:
+        """The only layer, for the single-layer endpoints."""
+        return self.layers[0]
+
+    @property
+    def channels(self) -> int:
+        """C of the input: 1 for gray, 3 for rgb."""
+        return 1 if self.color == "gray" else 3
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        """(C, H, W) of the engine input."""
+        return (self.channels, self.image.height, self.image.width)
+
+    @cached_property
+    def x(self) -> NDArray[np.float32]:
+        """The engine input (C, H, W) in [0, 1], cached per (image, color)."""
+        def make() -> NDArray[np.float32]:
+            return images.to_input(self.image.pixels, self.color)  # type: ignore[arg-type]
+        if self.cache is None:
+            return make()
+        return self.cache.get_or_compute(("input", self.image_id, self.color), make)
+
+    @cached_property
+    def key(self) -> tuple[object, ...]:
+        """Identity of the stack's output, for the output cache."""
+        return (self.image_id, self.color, *(layer.digest for layer in self.layers))
+
+    @cached_property
+    def query(self) -> dict[str, str]:
+        """Canonical GET parameters of the image and layers."""
+        return {"image_id": self.image_id, "color": self.color, **self.layer.query()}
+
+    @cached_property
+    def _query_string(self) -> str:
+        return urlencode(self.query)
+
+    def url(self, path: str, **extra: object) -> str:
+        """GET URL of an endpoint for this image and layer; `extra` adds parameters the layer has not."""
+        clash = self.query.keys() & extra.keys()
+        if clash:
+            raise ValueError(f"url(): {sorted(clash)} are layer parameters")  # a bug in a caller
+        more = urlencode({k: str(v) for k, v in extra.items()})
+        return f"/api/{path}?{self._query_string}" + (f"&{more}" if more else "")
+
+    def map_url(self, index: int) -> str:
+        """GET URL of feature map `index` as PNG: the page and /api/convolve give the same one."""
+        return self.url("feature-maps.png", index=index)
+
+
+def load_image(params: schemas.LayerParams, uploads: Uploads, settings: Settings,
+               store: ImageStore) -> tuple[str, DecodedImage]:
+    """The uploaded image (decoded and stored) or the stored one named by image_id."""
+    if uploads.image is not None:
+        decoded = images.decode_upload(uploads.image, settings, params.max_side)
+        return store.put(decoded), decoded
+    if params.image_id is None:
+        raise ParamError("image", "send the image as multipart field `image`, or `image_id` from "
+                         "POST /api/images")
+    return params.image_id, store.require(params.image_id)
+
+
+def read_npy(data: bytes, settings: Settings, name: str = "weights_file") -> NDArray[np.float64]:
+    """A .npy file of real numbers, its header checked against the limits before anything is allocated."""
+    buf = io.BytesIO(data)
+    try:
+        version = np.lib.format.read_magic(buf)
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) \
+            else np.lib.format.read_array_header_2_0
+        shape, _, dtype = read_header(buf)
+    except (ValueError, OSError, EOFError, SyntaxError) as err:
+        raise ParamError(name, f"`{name}` is not a readable .npy file ({err})") from None
+    if dtype.hasobject or dtype.kind not in "biuf":
+        raise ParamError(name, f"`{name}` must hold real numbers, got dtype {dtype}")
+    if len(shape) not in (3, 4):
+        raise ParamError(name, f"`{name}` must have shape (J, C/groups, kh, kw) or (J, kh, kw), got {shape}")
+    most = settings.max_kernels * 3 * settings.max_kernel_size ** 2
+    count = int(np.prod(shape, dtype=np.int64))
+    if count > most or count * dtype.itemsize > len(data):
+        side = settings.max_kernel_size
+        raise ParamError(name, f"`{name}` declares shape {shape}: over {settings.max_kernels} kernels of "
+                         f"{side}x{side}, or more than the file holds")
+    buf.seek(0)
+    try:
+        raw = np.load(buf, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as err:
+        raise ParamError(name, f"`{name}` is not a readable .npy file ({err})") from None
+    raw = raw.astype(np.float64)
+    if raw.size == 0 or not np.isfinite(raw).all():
+        raise ParamError(name, f"`{name}` must hold finite numbers and not be empty")
+    if np.abs(raw).max() > np.finfo(np.float32).max:
+        raise ParamError(name, f"`{name}` must hold numbers of at most about 3.4e38 in size (float32)")
+    return raw
+
+
+def _shape_weights(raw: NDArray[np.floating], name: str, channels: int, groups: int) -> NDArray[np.floating]:
+    """(J, kh, kw) or (J, C/groups, kh, kw) values as (J, C/groups, kh, kw) weights."""
+    cg = channels // groups
+    if raw.ndim == 3:
+        raw = spread_kernels(raw, cg)
+    if raw.ndim != 4 or raw.shape[1] != cg:
+        raise ParamError(name, f"`{name}` must have shape (J, {cg}, kh, kw) or (J, kh, kw) for "
+                         f"{channels} channel(s) in {groups} group(s), got {raw.shape}")
+    return raw
+
+
+def preset_names(text: str, settings: Settings, name: str = "kernels") -> list[str]:
+    """Comma-separated preset names, checked: 1..max_kernels known presets."""
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise ParamError(name, f"`{name}` must name at least one preset")
+    if len(names) > settings.max_kernels:
+        raise ParamError(name, f"`{name}`: at most {settings.max_kernels} kernels, got {len(names)}")
+    unknown = [n for n in names if n not in PRESETS]
+    if unknown:
+        raise ParamError(name, f"`{name}`: unknown preset {unknown[0]!r}; choose from {', '.join(PRESETS)}")
+    return names
+
+
+def _check_bank(w: NDArray[np.floating], name: str, settings: Settings, groups: int) -> None:
+    j, _, kh, kw = w.shape
+    if j > settings.max_kernels:
+        raise ParamError(name, f"`{name}`: at most {settings.max_kernels} kernels, got {j}")
+    if max(kh, kw) > settings.max_kernel_size:
+        raise ParamError(name, f"`{name}`: kernels up to {settings.max_kernel_size} on a side, got {kh}x{kw}")
+    if j % groups:
+        raise ParamError("groups", f"`groups`={groups} must divide the number of kernels ({j})")
+
+
+def weights_of(params: schemas.LayerParams, uploads: Uploads, settings: Settings, channels: int,
+               ) -> tuple[NDArray[np.floating], tuple[str, ...], str | None]:
+    """(J, C/groups, kh, kw) weights, a name per kernel, and the presets text if they came from presets."""
+    groups = params.groups
+    if channels % groups:
+        raise ParamError("groups", f"`groups`={groups} must divide the input channels ({channels}; "
+                         "color=gray has 1, rgb 3)")
+    if uploads.weights_file is not None:
+        w = _shape_weights(read_npy(uploads.weights_file, settings), "weights_file", channels, groups)
+        name, presets = "weights_file", None
+    elif params.weights is not None:
+        w = _shape_weights(np.array(params.weights, dtype=np.float64), "weights", channels, groups)
+        name, presets = "weights", None
+    else:
+        names = preset_names(params.kernels, settings)
+        w = kernel_bank(names, params.kernel_size, channels // groups, params.seed, settings.max_kernel_size)
+        _check_bank(w, "kernels", settings, groups)
+        return w, tuple(names), ",".join(names)
+    _check_bank(w, name, settings, groups)
+    return w, tuple(f"kernel {j}" for j in range(w.shape[0])), presets
+
+
+def bias_of(values: Sequence[float], j: int) -> NDArray[np.float32]:
+    """`bias` as J values: one number for all kernels or one per kernel."""
+    if len(values) == 1:
+        return np.full(j, values[0], dtype=np.float32)
+    if len(values) != j:
+        raise ParamError("bias", f"`bias` must be one value or one per kernel ({j}), got {len(values)}")
+    return np.asarray(values, dtype=np.float32)
+
+
+def conv_layer_of(params: schemas.LayerParams, uploads: Uploads, settings: Settings, channels: int
+                  ) -> ConvLayer:
+    """The request's conv layer: weights, bias, ConvSpec, groups and σ, validated once."""
+    w, names, presets = weights_of(params, uploads, settings, channels)
+    spec = ConvSpec.make((w.shape[2], w.shape[3]), params.stride, params.padding, params.dilation)
+    return ConvLayer(w.astype(np.float32), bias_of(params.bias, w.shape[0]), names, spec, params.groups,
+                     params.activation, presets, params.seed)
+
+
+def check_output(stack: LayerStack, settings: Settings) -> None:
+    """Refuse, from the shapes alone, a layer whose output is over CONVLENS_MAX_OUTPUT_VALUES."""
+    layer = stack.layer
+    h_out, w_out = layer.spec.output_shape((stack.image.height, stack.image.width))  # names the field
+    values = layer.kernels * h_out * w_out
+    if values > settings.max_output_values:
+        raise ParamError("max_side", f"the output would hold {layer.kernels} x {h_out} x {w_out} = "
+                         f"{values:,} values, over the limit of {settings.max_output_values:,} "
+                         "(CONVLENS_MAX_OUTPUT_VALUES); use fewer kernels, a stride, or a smaller max_side")
+
+
+def build_stack(params: schemas.LayerParams, uploads: Uploads, settings: Settings, store: ImageStore,
+                outputs: OutputCache | None = None) -> LayerStack:
+    """Everything about the request's image and layers, validated and costed; ParamError names a field."""
+    image_id, image = load_image(params, uploads, settings, store)
+    stack = LayerStack(image_id, image, params.color, (), outputs)
+    stack.layers = (conv_layer_of(params, uploads, settings, stack.channels),)
+    check_output(stack, settings)
+    return stack
+
+
+def target_weights(params: schemas.GradientParams, settings: Settings, channels: int) -> tuple[
+        NDArray[np.float32] | None, str]:
+    """The hidden layer's weights of loss=mse, and the field that gave them."""
+    if params.target_weights is not None:
+        w = _shape_weights(np.array(params.target_weights, dtype=np.float64), "target_weights", channels,
+                           params.groups)
+        return w.astype(np.float32), "target_weights"
+    if params.target_kernels is None:
+        return None, "target_kernels"
+    names = preset_names(params.target_kernels, settings, "target_kernels")
+    bank = kernel_bank(names, params.kernel_size, channels // params.groups, params.seed,
+                       settings.max_kernel_size)
+    return bank.astype(np.float32), "target_kernels"
+
+
+def json_text(value: Any) -> str | None:
+    """A JSON parameter as the compact text a URL carries."""
+    return None if value is None else json.dumps(value, separators=(",", ":"))

@@ -1,0 +1,139 @@
+"""POST /api/convolve and /api/feature-maps.png: the layer's output, computed once per image and layer."""
+
+from __future__ import annotations
+
+import base64
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from fastapi import APIRouter, Response
+from numpy.typing import NDArray
+
+from engine import conv_layer, output_arithmetic, parameter_counts
+
+from .. import images, schemas
+from ..encode import (
+    arithmetic_out,
+    cached_png,
+    floats,
+    json_response,
+    npy_response,
+    parameters_out,
+    range_headers,
+    server_timing,
+)
+from ..errors import ParamError
+from ..layer import LayerStack
+from ..params import Parsed
+from . import Services, compute_route
+from .images import image_info
+
+router = APIRouter(prefix="/api", tags=["convolve"])
+MAX_URL_QUERY = 6000  # longer GET URLs (big custom weights) are replaced by data URIs
+
+
+@dataclass(frozen=True)
+class Output:
+    """A layer's output σ(conv(x) + b) with per-map statistics."""
+
+    y: NDArray[np.float32]  # (J, H_out, W_out)
+    mins: NDArray[np.float32]  # (J,)
+    maxs: NDArray[np.float32]
+    means: NDArray[np.float64]
+    seconds: float  # time the engine (conv, bias, σ and statistics) took when it was computed
+
+
+def layer_output(stack: LayerStack, services: Services) -> tuple[Output, bool]:
+    """The layer's output, computed once per (image, layer) and cached; True if computed now."""
+    computed = False
+
+    def compute() -> Output:
+        nonlocal computed
+        computed = True
+        layer = stack.layer
+        t0 = time.perf_counter()
+        # σ, the bias and each map's statistics are applied strip by strip inside the engine.
+        maps = conv_layer(stack.x, layer.weight, layer.bias, groups=layer.groups,
+                          activation=layer.activation, spec=layer.spec)
+        return Output(maps.y, maps.minimum, maps.maximum, maps.mean, time.perf_counter() - t0)
+
+    return services.outputs.get_or_compute(("output", *stack.key), compute), computed
+
+
+def map_url(stack: LayerStack, index: int, out: Output | None = None) -> str:
+    """GET URL of one map's PNG (a data URI when custom weights make the URL too long)."""
+    url = stack.map_url(index)
+    if len(url) > MAX_URL_QUERY and out is not None:
+        png, _ = images.map_png(out.y[index])
+        url = "data:image/png;base64," + base64.b64encode(png).decode()
+    return url
+
+
+def layer_info(stack: LayerStack) -> schemas.LayerInfo:
+    """The layer as understood, every pair as [rows, cols]."""
+    s, layer = stack.layer.spec, stack.layer
+    return schemas.LayerInfo(kernel_size=list(s.kernel_size), stride=list(s.stride), padding=list(s.padding),
+                             dilation=list(s.dilation), groups=layer.groups, activation=layer.activation,
+                             color=stack.color)
+
+
+@compute_route(router, "convolve", schemas.ConvolveParams, schemas.ConvolveResponse,
+               "Convolve the image: shapes, output-size arithmetic, parameter counts, per-map stats and PNG "
+               "URLs; format=npy gives the (J, H_out, W_out) float32 array")
+def convolve(parsed: Parsed[schemas.ConvolveParams], services: Services) -> Response:
+    """The layer applied to the image."""
+    start = time.perf_counter()
+    params = parsed.params
+    stack = services.build(parsed)
+    out, computed = layer_output(stack, services)
+    timing = server_timing(start, out.seconds, computed)
+    if params.format == "npy":
+        return npy_response(out.y, "feature_maps.npy", timing)
+    j, h_out, w_out = out.y.shape
+    if params.values and h_out * w_out > services.settings.max_values:
+        limit = services.settings.max_values
+        raise ParamError("values", f"`values`: {h_out}x{w_out} = {h_out * w_out:,} values per map is over "
+                         f"the limit of {limit:,} (CONVLENS_MAX_VALUES); use format=npy")
+    layer = stack.layer
+    maps = []
+    for k in range(j):
+        lo, hi = float(out.mins[k]), float(out.maxs[k])
+        c_lo, c_hi, _ = images.color_range(lo, hi)
+        maps.append(schemas.MapInfo(
+            index=k, name=layer.names[k], weights=floats(layer.weight[k]), bias=float(layer.bias[k]),
+            min=lo, max=hi, mean=float(out.means[k]), color_min=c_lo, color_max=c_hi,
+            png=map_url(stack, k, out),
+        ))
+    body = schemas.ConvolveResponse(
+        image=image_info(stack.image_id, stack.image), layer=layer_info(stack),
+        input_shape=list(stack.input_shape), output_shape=[j, h_out, w_out],
+        arithmetic=arithmetic_out(output_arithmetic(stack.input_shape[1:], spec=layer.spec)),
+        parameters=parameters_out(parameter_counts(stack.input_shape, layer.weight.shape, groups=layer.groups,
+                                                   spec=layer.spec)),
+        maps=maps, grid_png=stack.url("feature-maps.png"), npy=stack.url("convolve", format="npy"),
+        values=floats(out.y) if params.values else None,
+    )
+    return json_response(body, timing)
+
+
+@compute_route(router, "feature-maps.png", schemas.FeatureMapParams, None,
+               "One feature map (`index`) or a labelled grid of all, as PNG")
+def feature_maps_png(parsed: Parsed[schemas.FeatureMapParams], services: Services) -> Response:
+    """One map, or the grid of all."""
+    stack = services.build(parsed)
+    out, _ = layer_output(stack, services)
+    index, scale = parsed.params.index, parsed.params.scale
+    if index is not None and index >= out.y.shape[0]:
+        raise ParamError("index", f"`index` must be a map index in 0..{out.y.shape[0] - 1}, got {index}")
+
+    def draw() -> tuple[bytes, dict[str, str]]:
+        if index is None:
+            labels = [f"{k}: {name}" for k, name in enumerate(stack.layer.names)]
+            data = images.grid_png(out.y, labels, scale)
+            lo, hi = float(out.mins.min()), float(out.maxs.max())
+            return data, {"X-Value-Min": repr(lo), "X-Value-Max": repr(hi)}
+        data, c = images.map_png(out.y[index], scale)
+        return data, range_headers(float(out.mins[index]), float(out.maxs[index]), c)
+
+    return cached_png(services.outputs, (*stack.key, "map", index, scale), draw)
