@@ -265,7 +265,7 @@ def train(
     groups: int = 1,
     *,
     spec: ConvSpec | None = None,
-    bias: bool = True,
+    with_bias: bool = True,
     activation: str = "none",
     optimizer: str = "adam",
     lr: float = 0.01,
@@ -281,7 +281,7 @@ def train(
     x : ndarray of shape (C, H, W), the training image
     target : ndarray of shape (J, H_out, W_out), for example make_target(x, hidden_weight, ...)
     kernel_size, stride, padding, dilation, groups, spec : the layer to learn, as in conv2d
-    bias : learn a bias (J,) too (the untied layer: one per position, (H_out, W_out, J))
+    with_bias : learn a bias (J,) too (the untied layer: one per position, (H_out, W_out, J))
     activation : σ of the layer, one of ACTIVATIONS; the loss is mean((σ(z) - target)^2)
     optimizer : 'sgd' (W -= lr g), 'momentum' (v = 0.9 v + g; W -= lr v) or 'adam' (betas 0.9
         and 0.999, eps 1e-8: torch.optim.Adam's update)
@@ -332,15 +332,15 @@ def train(
     if rate <= 0:
         raise ArgumentError("lr", f"`lr` must be > 0, got {lr!r}")
     n_steps, n_every, n_seed = _int(steps, "steps", 0), _int(every, "every", 1), _seed(seed)
-    for name, flag in (("bias", bias), ("untied", untied)):
+    for name, flag in (("with_bias", with_bias), ("untied", untied)):
         if not isinstance(flag, bool | np.bool_):
             raise ArgumentTypeError(name, f"`{name}` must be true or false, got {flag!r}")
-    return _train(xa, ta, layer_spec, groups, bool(bias), activation, optimizer, rate, n_steps, n_every,
+    return _train(xa, ta, layer_spec, groups, bool(with_bias), activation, optimizer, rate, n_steps, n_every,
                   n_seed, bool(untied))
 
 
 def _train(
-    x: NDArray[np.floating], target: NDArray[np.floating], spec: ConvSpec, groups: int, bias: bool,
+    x: NDArray[np.floating], target: NDArray[np.floating], spec: ConvSpec, groups: int, with_bias: bool,
     activation: str, optimizer: str, lr: float, steps: int, every: int, seed: int, untied: bool,
 ) -> Generator[TrainReport, None, TrainResult]:
     """The training loop of train(), on checked arguments."""
@@ -348,12 +348,12 @@ def _train(
     cg, jg = c_in // groups, j // groups
     kh, kw = spec.kernel_size
     k = cg * kh * kw
-    width = k + bias  # K': the taps, and a constant 1 for the bias
+    width = k + with_bias  # K': the taps, and a constant 1 for the bias
     out_hw = spec.output_shape(x.shape[1:])
     m = out_hw[0] * out_hw[1]
     cols = np.empty((groups, m, width), dtype=x.dtype)  # (G, M, K')
     patches(pad(x, spec.padding), spec, groups, out_hw, (0, out_hw[0]), out=cols[:, :, :k])
-    if bias:
+    if with_bias:
         cols[:, :, k] = 1
     t = target.reshape(groups, jg, m)
 
@@ -361,7 +361,7 @@ def _train(
     bound = 1 / math.sqrt(k)
     start = np.empty((groups, jg, width), dtype=x.dtype)
     start[:, :, :k] = rng.uniform(-bound, bound, (j, cg, kh, kw)).reshape(groups, jg, k)
-    if bias:
+    if with_bias:
         start[:, :, k] = rng.uniform(-bound, bound, (groups, jg))
     shared = _Layer(start, False, optimizer, lr, (groups, jg, m))
     local = None
@@ -373,7 +373,7 @@ def _train(
         return a[:, :, :k].reshape(j, cg, kh, kw).copy()
 
     def biases(a: NDArray[np.floating]) -> NDArray[np.floating] | None:
-        return a[:, :, k].reshape(j).copy() if bias else None
+        return a[:, :, k].reshape(j).copy() if with_bias else None
 
     loss = untied_loss = math.nan
     for step in range(steps + 1):
@@ -393,12 +393,12 @@ def _train(
     untied_w = untied_b = None
     if local is not None:  # views of the training layout (M, G, J/G, K'): no copy
         untied_w = local.params[..., :k].reshape(*out_hw, j, cg, kh, kw)
-        untied_b = local.params[..., k].reshape(*out_hw, j) if bias else None
+        untied_b = local.params[..., k].reshape(*out_hw, j) if with_bias else None
     return TrainResult(
         weights(shared.params), biases(shared.params), untied_w, untied_b, loss,
         untied_loss if local is not None else None,
-        counts.conv_weights + (counts.conv_biases if bias else 0),
-        counts.untied_weights + (counts.untied_biases if bias else 0),
+        counts.conv_weights + (counts.conv_biases if with_bias else 0),
+        counts.untied_weights + (counts.untied_biases if with_bias else 0),
         steps, (c_in, x.shape[1], x.shape[2]), spec, groups, activation)
 
 
@@ -546,7 +546,7 @@ def train_cost(
     untied: bool,
     *,
     groups: int = 1,
-    bias: bool = True,
+    with_bias: bool = True,
     optimizer: str = "adam",
     activation: str = "none",
     itemsize: int = 4,
@@ -557,14 +557,14 @@ def train_cost(
     ----------
     input_shape : (C, H, W)
     weight_shape : (J, C / groups, kh, kw), the shared layer's weights
-    spec : the layer's ConvSpec; groups, bias, optimizer, activation as in train
+    spec : the layer's ConvSpec; groups, with_bias, optimizer, activation as in train
     steps : updates; each of the steps + 1 points computes a forward pass and a weight gradient
     untied : whether the untied layer trains too
     itemsize : bytes per float, 4 (float32) or 8 (float64)
 
     Returns
     -------
-    TrainCost with, for K' = C/groups * kh * kw + bias and M = H_out * W_out,
+    TrainCost with, for K' = C/groups * kh * kw + with_bias and M = H_out * W_out,
 
         multiply_adds = (steps + 1) * 2 * J * K' * M * (2 if untied else 1)
         peak_bytes = itemsize * (C*H*W + C*Hp*Wp + G*M*K' + (2 + 4 if σ else 2) * J*M
@@ -585,7 +585,7 @@ def train_cost(
     c_in, h, w = (int(v) for v in input_shape)
     j, cg, kh, kw = (int(v) for v in weight_shape)
     m = counts.positions
-    width = cg * kh * kw + bool(bias)
+    width = cg * kh * kw + bool(with_bias)
     (ph, pw) = spec.padding
     per_pass = 2 * j * width * m
     floats = (c_in * h * w + c_in * (h + 2 * ph) * (w + 2 * pw) + groups * m * width

@@ -342,7 +342,7 @@ def untied_bytes(
     groups: int = 1,
     *,
     spec: ConvSpec | None = None,
-    bias: bool = True,
+    with_bias: bool = True,
     itemsize: int = 4,
 ) -> int:
     """Bytes of one copy of an untied layer's parameters, from shapes alone.
@@ -352,16 +352,16 @@ def untied_bytes(
     input_shape : (C, H, W)
     weight_shape : (J, C / groups, kh, kw), the shared kernel the untied layer unties
     stride, padding, dilation, groups, spec : as in conv2d
-    bias : count the per-position biases (H_out, W_out, J) too
+    with_bias : count the per-position biases (H_out, W_out, J) too
     itemsize : bytes per float, 4 (float32) or 8 (float64)
 
     Returns
     -------
-    itemsize * H_out * W_out * J * (C/groups * kh * kw + bias): for a 512x512 gray image, eight
+    itemsize * H_out * W_out * J * (C/groups * kh * kw + with_bias): for a 512x512 gray image, eight
     3x3 kernels and padding 1, 512 * 512 * 8 * 9 weights = 75.5 MB float32 (83.9 MB with biases).
     Training keeps several copies (gradient, optimizer state): see train.train_cost.
     """
     if isinstance(itemsize, bool) or itemsize not in (4, 8):
         raise ArgumentError("itemsize", f"`itemsize` must be 4 or 8, got {itemsize!r}")
     counts = parameter_counts(input_shape, weight_shape, stride, padding, dilation, groups, spec=spec)
-    return itemsize * (counts.untied_weights + (counts.untied_biases if bias else 0))
+    return itemsize * (counts.untied_weights + (counts.untied_biases if with_bias else 0))

@@ -246,7 +246,7 @@ def test_with_zero_steps_only_the_start_is_reported() -> None:
 
 def test_without_a_bias_none_is_learned() -> None:
     reports, result = collect(train(X, make_target(X, HIDDEN["sobel_x"], padding=1), 3, padding=1,
-                                    bias=False, lr=0.02, steps=500, every=500, untied=True))
+                                    with_bias=False, lr=0.02, steps=500, every=500, untied=True))
     assert reports[0].bias is None and reports[0].grad_bias is None and result.untied_bias is None
     assert result.parameters == 9 and result.untied_parameters == 9 * SIZE * SIZE
     assert np.abs(result.weight - HIDDEN["sobel_x"]).max() / 2 < RECOVERY_TOLERANCE

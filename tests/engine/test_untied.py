@@ -188,7 +188,7 @@ def test_many_bands_give_the_same_answer(monkeypatch: pytest.MonkeyPatch) -> Non
 
 def test_untied_bytes_costs_the_weights_from_shapes() -> None:
     # The 512x512 gray image with eight 3x3 kernels of the issue: 512 * 512 * 8 * 9 floats.
-    assert untied_bytes((1, 512, 512), (8, 1, 3, 3), padding=1, bias=False) == 512 * 512 * 8 * 9 * 4
+    assert untied_bytes((1, 512, 512), (8, 1, 3, 3), padding=1, with_bias=False) == 512 * 512 * 8 * 9 * 4
     assert untied_bytes((1, 512, 512), (8, 1, 3, 3), padding=1) == 512 * 512 * 8 * 10 * 4
     case = CASES[1]
     _, wt, b = _untied_arrays(case, seed=18)
