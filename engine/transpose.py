@@ -169,8 +169,6 @@ def _prepare(
     )
 
 
-# Floats of the per-strip Z = Wᵀ x buffer (4 MiB of float32 per thread), as conv.STRIP_FLOATS.
-TRANSPOSE_STRIP_FLOATS = 1 << 20
 
 
 def _scatter(t: _Transpose) -> NDArray[np.floating]:
