@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
-from pydantic import PlainValidator, ValidationInfo, WithJsonSchema
+from pydantic import PlainSerializer, PlainValidator, ValidationInfo, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
 from .settings import Settings
@@ -25,6 +25,14 @@ Padding = Pair | Literal["same", "valid"]
 FLOAT32_MAX = 3.4028234663852886e38
 MAX_NESTING = 4  # weights are J x C x kh x kw at most
 LIMIT_PLACEHOLDER = re.compile(r"\{(max_[a-z_]+)\}")
+
+
+def _jsonable(value: object) -> object:
+    """A validated field's value as JSON data (tuples as lists)."""
+    return list(value) if isinstance(value, tuple) else value
+
+
+AS_JSON = PlainSerializer(_jsonable)
 
 
 def field_error(message: str) -> PydanticCustomError:
@@ -213,26 +221,26 @@ PAIR_SCHEMA = {"anyOf": [{"type": "integer"}, {"type": "array", "items": {"type"
                                                  "minItems": 2, "maxItems": 2},
                          {"type": "string", "pattern": r"^\s*-?\d+\s*(,\s*-?\d+\s*)?$"}]}
 
-KernelSize = Annotated[Pair, PlainValidator(bounded_pair(1, "max_kernel_size")),
+KernelSize = Annotated[Pair, PlainValidator(bounded_pair(1, "max_kernel_size")), AS_JSON,
                        _limit_schema(PAIR_SCHEMA, "max_kernel_size", 1)]
-Stride = Annotated[Pair, PlainValidator(bounded_pair(1, "max_stride")),
+Stride = Annotated[Pair, PlainValidator(bounded_pair(1, "max_stride")), AS_JSON,
                    _limit_schema(PAIR_SCHEMA, "max_stride", 1)]
-Dilation = Annotated[Pair, PlainValidator(bounded_pair(1, "max_dilation")),
+Dilation = Annotated[Pair, PlainValidator(bounded_pair(1, "max_dilation")), AS_JSON,
                      _limit_schema(PAIR_SCHEMA, "max_dilation", 1)]
-PaddingField = Annotated[Padding, PlainValidator(_padding), _limit_schema(
+PaddingField = Annotated[Padding, PlainValidator(_padding), AS_JSON, _limit_schema(
     {"anyOf": [*PAIR_SCHEMA["anyOf"], {"type": "string", "enum": ["same", "valid", "SAME", "VALID"]}]},
     "max_padding", 0)]
-Bias = Annotated[tuple[float, ...], PlainValidator(_bias), WithJsonSchema({"anyOf": [
+Bias = Annotated[tuple[float, ...], PlainValidator(_bias), AS_JSON, WithJsonSchema({"anyOf": [
     {"type": "number"}, {"type": "array", "items": {"type": "number"}, "minItems": 1},
     {"type": "string", "pattern": r"^\s*[-+0-9.eE]+(\s*,\s*[-+0-9.eE]+)*\s*$"}]})]
-Weights = Annotated[list[Any], PlainValidator(_weights), WithJsonSchema({"anyOf": [
+Weights = Annotated[list[Any], PlainValidator(_weights), AS_JSON, WithJsonSchema({"anyOf": [
     {"type": "array", "minItems": 1, "items": {"type": "array"}}, {"type": "string", "minLength": 2}]})]
-Crop = Annotated[tuple[int, int, int, int], PlainValidator(_crop), WithJsonSchema({"anyOf": [
+QUAD_SCHEMA = {"anyOf": [
     {"type": "array", "items": {"type": "integer", "minimum": 0}, "minItems": 4, "maxItems": 4},
-    {"type": "string", "pattern": r"^\s*\d+\s*,\s*\d+\s*,\s*\d+\s*,\s*\d+\s*$"}]})]
-WeightIndex = Annotated[tuple[int, int, int, int], PlainValidator(_weight_index), WithJsonSchema({"anyOf": [
-    {"type": "array", "items": {"type": "integer", "minimum": 0}, "minItems": 4, "maxItems": 4},
-    {"type": "string", "pattern": r"^\s*\d+\s*,\s*\d+\s*,\s*\d+\s*,\s*\d+\s*$"}]})]
+    {"type": "string", "pattern": r"^\s*\d+\s*,\s*\d+\s*,\s*\d+\s*,\s*\d+\s*$"}]}
+WeightIndex = Annotated[tuple[int, int, int, int], PlainValidator(_weight_index), AS_JSON,
+                        WithJsonSchema(QUAD_SCHEMA)]
+Crop = Annotated[tuple[int, int, int, int], PlainValidator(_crop), AS_JSON, WithJsonSchema(QUAD_SCHEMA)]
 INT_SCHEMA = {"type": "integer"}
 Groups = Annotated[int, PlainValidator(_limited_int(1, "max_kernels")),
                    _limit_schema(INT_SCHEMA, "max_kernels", 1)]
