@@ -216,7 +216,7 @@ export function activateAll(y, name) {
 export function planesFromRgba(rgba, width, height, channels) {
   const plane = (value) => Array.from({ length: height }, (_, r) => Array.from({ length: width }, (_, q) => value((r * width + q) * 4)));
   if (channels === 1) return [plane((i) => (rgba[i] * 0.299 + rgba[i + 1] * 0.587 + rgba[i + 2] * 0.114) / 255)];
-  return [0, 1, 2].map((k) => plane((i) => rgba[i + k] / 255));
+  return [0, 1, 2].map((c) => plane((i) => rgba[i + c] / 255));
 }
 
 /**

@@ -147,6 +147,23 @@ export class KernelEditor {
   }
 
   /**
+   * The J×kh×kw weights the grids were filled from, exactly: your own when they are J×kh×kw, else
+   * the presets (the answer's copy may be rounded to float32), else the answer's.
+   * @returns {Promise<number[][][]>}
+   */
+  async basePlanes(own, names, seed) {
+    if (own && own.every((kernel) => Array.isArray(kernel[0]) && !Array.isArray(kernel[0][0]))) return own;
+    if (!own) {
+      try {
+        return await Promise.all(names.map((name, k) => this.presetPlane(name, seed + k)));
+      } catch {
+        // a preset without this size: fall back to the answer's weights
+      }
+    }
+    return this.app.result ? planesOf(this.app.result) : [];
+  }
+
+  /**
    * The user changed the kernel list: add, remove, another preset, or a weight in a grid.
    * @param {{kind: string, index: number, name?: string}} change
    */
@@ -158,8 +175,7 @@ export class KernelEditor {
     const write = () => { this.weightsField.value = JSON.stringify(own); };
     try {
       if (change.kind === 'weights') {
-        const base = this.app.result ? planesOf(this.app.result) : [];
-        this.weightsField.value = JSON.stringify(this.list.readGrids(base));
+        this.weightsField.value = JSON.stringify(this.list.readGrids(await this.basePlanes(own, names, seed)));
       } else if (change.kind === 'remove') {
         if (names.length <= 1) {
           this.message('A layer needs at least one kernel.');

@@ -121,7 +121,7 @@ export class GradientsView {
     box.append(el('h4', { text: `Running sum over the ${counted(count, 'position')}, row by row` }), canvas, slider, text,
       el('p', { className: 'muted small', text: source }));
     const draw = () => {
-      const k = Number(slider.value);
+      const added = Number(slider.value);
       const width = Math.max(160, Math.min(420, box.clientWidth || 300));
       const height = 80;
       const ctx = sizeCanvas(canvas, width, height);
@@ -133,25 +133,25 @@ export class GradientsView {
       ctx.stroke();
       // One point per screen pixel: the partial sum after that many positions.
       const inner = width - 8; // room for the end dot
-      const upto = Math.max(1, Math.round((k / count) * inner));
+      const upto = Math.max(1, Math.round((added / count) * inner));
       ctx.strokeStyle = ACCENT;
       ctx.lineWidth = 2;
       ctx.beginPath();
       for (let px = 0; px <= upto; px++) {
-        const i = Math.min(k - 1, Math.max(0, Math.round((px / inner) * (count - 1))));
+        const i = Math.min(added - 1, Math.max(0, Math.round((px / inner) * (count - 1))));
         if (px === 0) ctx.moveTo(px + 4, y(partial[i]));
         else ctx.lineTo(px + 4, y(partial[i]));
       }
       ctx.stroke();
       ctx.fillStyle = ACCENT;
       ctx.beginPath();
-      ctx.arc(upto + 4, y(partial[k - 1]), 3.5, 0, Math.PI * 2);
+      ctx.arc(upto + 4, y(partial[added - 1]), 3.5, 0, Math.PI * 2);
       ctx.fill();
-      const m = Math.floor((k - 1) / wo);
-      const n = (k - 1) % wo;
-      text.textContent = k === count
+      const m = Math.floor((added - 1) / wo);
+      const n = (added - 1) % wo;
+      text.textContent = added === count
         ? `All ${counted(count, 'contribution')}: Σ = ${formatNumber(acc, 6)}, the API's ∂L/∂W = ${formatNumber(total, 6)}${Math.abs(acc - total) > 1e-9 * Math.max(1, Math.abs(total)) ? ' (equal up to float32 rounding)' : ''}.`
-        : `After ${formatInt(k)} of ${counted(count, 'position')} (up to output (${m}, ${n})): ${formatNumber(partial[k - 1], 6)}; ${formatInt(count - k)} still to add.`;
+        : `After ${formatInt(added)} of ${counted(count, 'position')} (up to output (${m}, ${n})): ${formatNumber(partial[added - 1], 6)}; ${formatInt(count - added)} still to add.`;
     };
     slider.addEventListener('input', draw);
     draw();

@@ -54,23 +54,23 @@ export class InputView {
     if (!w || !h) return;
     const [ph, pw] = geom.padding;
     const room = Math.max(120, this.root.clientWidth || this.root.parentElement.clientWidth || 320);
-    const pwTotal = w + 2 * pw;
-    const phTotal = h + 2 * ph;
+    const paddedW = w + 2 * pw;
+    const paddedH = h + 2 * ph;
     // Whole-number zoom only; an image wider than the panel is shown 1:1 in a scroll box.
-    let scale = Math.max(1, Math.floor(room / pwTotal));
-    scale = Math.min(scale, Math.max(1, Math.floor(560 / phTotal)), 24);
-    this.root.classList.toggle('scrolls', pwTotal > room || phTotal > 640);
+    let scale = Math.max(1, Math.floor(room / paddedW));
+    scale = Math.min(scale, Math.max(1, Math.floor(560 / paddedH)), 24);
+    this.root.classList.toggle('scrolls', paddedW > room || paddedH > 640);
     this.scale = scale;
-    const cw = pwTotal * scale;
-    const ch = phTotal * scale;
+    const cw = paddedW * scale;
+    const ch = paddedH * scale;
     const ctx = sizeCanvas(this.base, cw, ch);
     ctx.fillStyle = '#c8c8c8';
     ctx.fillRect(0, 0, cw, ch);
     // Padding as a light checker so it reads as "zeros, not the image".
     ctx.fillStyle = '#b4b4b4';
     if (ph || pw) {
-      for (let r = 0; r < phTotal; r++) {
-        for (let c = 0; c < pwTotal; c++) {
+      for (let r = 0; r < paddedH; r++) {
+        for (let c = 0; c < paddedW; c++) {
           const inside = r >= ph && r < ph + h && c >= pw && c < pw + w;
           if (!inside && (r + c) % 2 === 0) ctx.fillRect(c * scale, r * scale, scale, scale);
         }
