@@ -19,8 +19,9 @@ for the bias (a weight on a constant 1). A step is then, per group,
     shared:  z = W' @ P^T            (J/G, M),   dL/dW' = dL/dz @ P        (J/G, K')
     untied:  z[j, m] = W'_m[j] . P[m],          dL/dW'_m[j] = dL/dz[j, m] * P[m]
 
-two BLAS matmuls for the shared layer (no input gradient: the input does not learn), an einsum and
-an outer product for the untied one.
+two BLAS matmuls for the shared layer (no input gradient: the input does not learn), run strip by
+strip of positions on the engine's threads so that each strip of P is still in cache for the
+second; an einsum and an outer product for the untied one.
 """
 
 from __future__ import annotations
@@ -34,7 +35,17 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from .conv import _float_array, activate, activation_grad, check_activation, check_bias, conv2d, pad
+from .conv import (
+    _THREADS,
+    _float_array,
+    activate,
+    activation_grad,
+    check_activation,
+    check_bias,
+    conv2d,
+    pad,
+    run_chunks,
+)
 from .errors import ArgumentError, ArgumentTypeError
 from .sharing import parameter_counts
 from .spec import ConvSpec, IntOrPair, PaddingArg, Pair, as_pair, check_groups, spec_of
@@ -46,6 +57,8 @@ ADAM_BETAS = (0.9, 0.999)  # Adam's decay rates of the gradient's mean and of it
 ADAM_EPS = 1e-8  # Adam: W -= lr m̂ / (sqrt(v̂) + eps), as torch.optim.Adam
 # Copies of the parameters each optimizer keeps besides the weights and their gradient.
 _STATE_COPIES = {"sgd": 0, "momentum": 1, "adam": 3}  # adam: m, v and one scratch buffer
+# Output-sized arrays a step holds at once: z, then σ(z) - t and the temporaries of σ'(z).
+_OUTPUT_COPIES = {"none": 1, "relu": 4, "tanh": 4, "sigmoid": 5}
 
 
 def make_target(
@@ -179,6 +192,16 @@ class _Optimizer:
             param -= s
 
 
+# Positions per strip of the shared layer's fused step: its windows (K' floats each) and outputs
+# (J each) stay in cache between the forward matmul and the gradient's.
+STEP_STRIP_FLOATS = 1 << 17
+
+
+def _strip_positions(width: int, jg: int) -> int:
+    """Positions per strip of the fused shared step, for K' = width and J/G = jg."""
+    return max(256, STEP_STRIP_FLOATS // (width + 2 * jg))
+
+
 class _Layer:
     """The parameters of one layer in the training layout, with its gradient and optimizer."""
 
@@ -187,41 +210,81 @@ class _Layer:
         self.params = params  # shared (G, J/G, K'), untied (M, G, J/G, K')
         self.untied = untied
         self.grad = np.empty_like(params)
-        self.z = np.empty(out_shape, dtype=params.dtype)  # (G, J/G, M)
+        # The untied layer's output (G, J/G, M); the shared layer works strip by strip instead.
+        self.z = np.empty(out_shape if untied else (0,), dtype=params.dtype)
         self.optimizer = _Optimizer(optimizer, lr, params)
 
     def loss_and_grad(self, cols: NDArray[np.floating], target: NDArray[np.floating],
                       activation: str) -> float:
         """L at the current parameters; leaves dL/dparams in self.grad."""
+        if not self.untied:
+            return self._shared_loss_and_grad(cols, target, activation)
         z = self.z
-        if self.untied:
-            np.einsum("mgjk,gmk->gjm", self.params, cols, out=z)
-        else:
-            np.matmul(self.params, cols.transpose(0, 2, 1), out=z)
+        np.einsum("mgjk,gmk->gjm", self.params, cols, out=z)
         n = z.size
-        if activation == "none":
-            dz = np.subtract(z, target, out=z)  # the residual, in place
-            flat = dz.reshape(-1)
-            loss = float(flat @ flat) / n
-        else:
-            d = activate(z, activation)
-            d -= target
-            flat = d.reshape(-1)
-            loss = float(flat @ flat) / n
-            d *= activation_grad(z, activation)
-            dz = d
-        # dL/dz = 2 dz / n: the factor goes on the smaller of dz and the gradient.
-        if self.untied:  # each weight's own contribution: dL/dz[j, m] * P[m]
-            dz *= 2 / n
-            np.multiply(dz.transpose(2, 0, 1)[..., None], cols.transpose(1, 0, 2)[:, :, None, :],
-                        out=self.grad)
-        else:  # the sum over all positions
-            np.matmul(dz, cols, out=self.grad)
-            self.grad *= 2 / n
-        return loss
+        loss, dz = _residual(z, target, activation)
+        dz *= 2 / n  # dL/dz
+        # Each weight's own contribution: dL/dz[j, m] * P[m].
+        np.multiply(dz.transpose(2, 0, 1)[..., None], cols.transpose(1, 0, 2)[:, :, None, :],
+                    out=self.grad)
+        return loss / n
+
+    def _shared_loss_and_grad(self, cols: NDArray[np.floating], target: NDArray[np.floating],
+                              activation: str) -> float:
+        """The shared step fused per strip of positions, on the engine's threads.
+
+        For strip S: z_S = W' @ P_S^T, then the residual, its square sum and dL/dz_S, and
+        dL/dW' += dL/dz_S @ P_S while P_S is still in cache. Each thread sums its strips; the
+        threads' sums are added in strip order, so the result does not depend on timing.
+        """
+        g, jg, width = self.params.shape
+        m = cols.shape[1]
+        size = min(m, _strip_positions(width, jg))
+        bands = [(a, min(a + size, m)) for a in range(0, m, size)]
+        parts: dict[int, tuple[float, NDArray[np.floating]]] = {}
+        params = self.params
+
+        def work(chunk: list[tuple[int, int]]) -> None:
+            total = 0.0
+            grad = np.zeros_like(params)
+            z = np.empty((g, jg, size), dtype=params.dtype)
+            part = np.empty_like(params)
+            for a, b in chunk:
+                zs = z[:, :, : b - a]
+                np.matmul(params, cols[:, a:b].transpose(0, 2, 1), out=zs)
+                loss, dz = _residual(zs, target[:, :, a:b], activation)
+                total += loss
+                np.matmul(dz, cols[:, a:b], out=part)
+                grad += part
+            parts[chunk[0][0]] = (total, grad)
+
+        run_chunks(work, bands)
+        n = g * jg * m
+        loss = 0.0
+        self.grad[...] = 0
+        for key in sorted(parts):
+            loss += parts[key][0]
+            self.grad += parts[key][1]
+        self.grad *= 2 / n  # dL/dW' = (2 / n) * sum of residual * window
+        return loss / n
 
     def update(self) -> None:
         self.optimizer.step(self.params, self.grad)
+
+
+def _residual(z: NDArray[np.floating], target: NDArray[np.floating],
+              activation: str) -> tuple[float, NDArray[np.floating]]:
+    """(sum (σ(z) - t)^2, (σ(z) - t) σ'(z)); z itself becomes the residual when σ is the identity."""
+    if activation == "none":
+        d = np.subtract(z, target, out=z)
+        flat = d.reshape(-1)
+        return float(flat @ flat), d
+    d = activate(z, activation)
+    d -= target
+    flat = d.reshape(-1)
+    total = float(flat @ flat)
+    d *= activation_grad(z, activation)
+    return total, d
 
 
 def _real(value: object, name: str) -> float:
@@ -567,12 +630,15 @@ def train_cost(
     TrainCost with, for K' = C/groups * kh * kw + with_bias and M = H_out * W_out,
 
         multiply_adds = (steps + 1) * 2 * J * K' * M * (2 if untied else 1)
-        peak_bytes = itemsize * (C*H*W + C*Hp*Wp + G*M*K' + (2 + 4 if σ else 2) * J*M
-                                 + untied * (J*M + (2 + state) * J*K'*M))
+        peak_bytes = itemsize * (C*H*W + C*Hp*Wp + G*M*K' + J*M + a * J*S
+                                 + untied * (a * J*M + (2 + state) * J*K'*M))
 
-    (the input and its padded copy, the windows P, target and output, σ's temporaries, and the
-    untied layer's output, weights, gradient and optimizer state: 0 copies for sgd, 1 momentum,
-    3 adam). A tracemalloc test keeps this an upper bound within 1.5x of the measured peak.
+    (the input and its padded copy, the windows P and the target; the shared layer's outputs and
+    σ's temporaries for the S = min(M, threads * strip) positions its threads hold at once; the
+    untied layer's outputs and σ's temporaries, weights, gradient and optimizer state: 0 copies
+    for sgd, 1 momentum, 3 adam). a counts z and, when σ is not the identity, σ(z) - t and the
+    temporaries of σ'(z): a = 1 for 'none', 4 for relu and tanh, 5 for sigmoid. A tracemalloc test
+    keeps this an upper bound within 1.5x of the measured peak.
     """
     if not isinstance(spec, ConvSpec):
         raise ArgumentTypeError("spec", f"`spec` must be a ConvSpec, got {type(spec).__name__}")
@@ -588,8 +654,10 @@ def train_cost(
     width = cg * kh * kw + bool(with_bias)
     (ph, pw) = spec.padding
     per_pass = 2 * j * width * m
-    floats = (c_in * h * w + c_in * (h + 2 * ph) * (w + 2 * pw) + groups * m * width
-              + (6 if activation != "none" else 2) * j * m)
+    outputs = _OUTPUT_COPIES[activation]
+    held = min(m, _THREADS * _strip_positions(width, j // groups))
+    floats = (c_in * h * w + c_in * (h + 2 * ph) * (w + 2 * pw) + groups * m * width + j * m
+              + outputs * j * held)
     if untied:
-        floats += j * m + (2 + _STATE_COPIES[optimizer]) * j * width * m
+        floats += outputs * j * m + (2 + _STATE_COPIES[optimizer]) * j * width * m
     return TrainCost((n_steps + 1) * per_pass * (2 if untied else 1), itemsize * floats)
