@@ -133,7 +133,10 @@ def patches(
         strides=(cg * s0, sh * s1, sw * s2, s0, dh * s1, dw * s2), writeable=False)
     if out is None:
         out = np.empty((groups, (b - a) * w_out, cg * kh * kw), dtype=xp.dtype)
-    np.copyto(out.reshape(groups, b - a, w_out, cg, kh, kw), view)
+    target = out.reshape(groups, b - a, w_out, cg, kh, kw)
+    if not np.may_share_memory(target, out):  # reshape copied: out's strides do not split so
+        raise RuntimeError("`out` of patches() must split into (rows, W_out) and (C/g, kh, kw)")
+    np.copyto(target, view)
     return out
 
 
