@@ -134,7 +134,7 @@ def patches(
     if out is None:
         out = np.empty((groups, (b - a) * w_out, cg * kh * kw), dtype=xp.dtype)
     target = out.reshape(groups, b - a, w_out, cg, kh, kw)
-    if not np.may_share_memory(target, out):  # reshape copied: out's strides do not split so
+    if not np.may_share_memory(target, out):  # reshape made a copy, which would leave out unfilled
         raise RuntimeError("`out` of patches() must split into (rows, W_out) and (C/g, kh, kw)")
     np.copyto(target, view)
     return out
