@@ -36,6 +36,7 @@ from .errors import ArgumentError
 from .spec import ConvSpec, IntOrPair, PaddingArg, Pair, _input_hw, spec_of
 from .stack import (
     ACTIVATION_KINDS,
+    FIELDS,
     MAX_GEOMETRY_LAYERS,
     MAX_STACK_LAYERS,
     StackLayer,
@@ -147,12 +148,21 @@ class StackEntry:
 LayerArg = ConvSpec | tuple | dict | StackLayer
 
 
+_SPEC_KEYS = frozenset(("kernel_size", "stride", "padding", "dilation"))
+
+
 def _as_stack_layer(layer: LayerArg, i: int) -> StackLayer:
-    """A StackLayer from any layer form: dicts with a "kind" go through stack.layer_from_dict."""
+    """A StackLayer from any layer form.
+
+    Dicts with a "kind", or with stack fields beyond ConvSpec.make's (weight, out_channels, ...),
+    go through stack.layer_from_dict; other dicts and tuples through ConvSpec.make.
+    """
     if isinstance(layer, StackLayer):
         return layer
-    if isinstance(layer, dict) and "kind" in layer:
-        return layer_from_dict(layer, i)
+    if isinstance(layer, dict):
+        extra = set(layer) - _SPEC_KEYS
+        if "kind" in layer or (extra and extra <= set(FIELDS["conv"])):
+            return layer_from_dict(layer, i)
     spec = _as_spec(layer, i)
     return StackLayer("conv", spec.kernel_size, spec.stride, spec.padding, spec.dilation)
 
@@ -282,11 +292,15 @@ def receptive_box(
         if layer.kind in ACTIVATION_KINDS:
             continue
         for a in range(2):
+            if hi[a] < lo[a]:
+                continue  # empty (a transposed conv's gap) stays empty
             k, s, p, d = layer.kernel_size[a], layer.stride[a], layer.padding[a], layer.dilation[a]
             if layer.kind == "conv_transpose":
                 lo[a], hi[a] = -((d * (k - 1) - lo[a] - p) // s), (hi[a] + p) // s
             else:
                 lo[a], hi[a] = s * lo[a] - p, s * hi[a] - p + d * (k - 1)
+    if hi[0] < lo[0] or hi[1] < lo[1]:
+        hi = [lo[0] - 1, lo[1] - 1]  # the unit reads no input pixel at all
     h, w = shapes[0]
     height, width = max(hi[0] - lo[0] + 1, 0), max(hi[1] - lo[1] + 1, 0)
     c_top, c_left = max(lo[0], 0), max(lo[1], 0)
