@@ -1,12 +1,13 @@
-// ConvLens page wiring: reads the form, keeps the state in the URL, asks the API, and hands the
-// answers to the views. The kernel editor (kernel-editor.js), the unit under the pointer
-// (unit.js) and the formula symbols (symbols.js) have their own modules; the maths lives in
-// convmath.js, the drawing in views/.
+// ConvLens page wiring: keeps the state in the URL, asks the API, and hands the answers to the
+// views. Each other job has its module: the form (form.js), the image (image-source.js), the
+// kernel editor (kernel-editor.js), the unit under the pointer (unit.js), the formula symbols
+// (symbols.js). The maths lives in convmath.js, the words in format.js, the drawing in views/.
 
 import { ApiError, Channel, Stale, onBusy, postBinary, postJson, uploadImage } from './api.js';
 import { geometryOf } from './convmath.js';
 import { counted, formatInt } from './format.js';
 import * as controls from './form.js';
+import { ImageSource, sampleBlob } from './image-source.js';
 import { KernelEditor } from './kernel-editor.js';
 import { DEFAULTS, TABS, fromQuery, layerChanged, layerParams, toQuery } from './state.js';
 import { Symbols } from './symbols.js';
@@ -30,7 +31,6 @@ const workspace = $('#workspace');
 /** The current state (see state.js) and what the server answered for it. */
 let state = fromQuery(location.search);
 let result = null; // the last /api/convolve answer for `state`
-let imageBlob = null; // the user's file, kept to upload again after a 404
 let debounce = 0;
 let layerFailed = false; // the current settings have no answer: tabs wait for a valid layer
 let renders = 0; // completed renders, for tests and the curious (body[data-rendered])
@@ -62,6 +62,7 @@ const unit = new UnitPointer(app, {
   onPin: (u) => { views.sliding?.follow(u); views.gradients?.mark(unit.pinned()); },
 });
 const kernels = new KernelEditor(app, () => schedule());
+const image = new ImageSource((file) => useFile(file));
 
 // ------------------------------------------------------------------ state and URL
 
@@ -124,7 +125,7 @@ async function useFile(file) {
   clearErrors();
   try {
     const info = await uploadImage(file);
-    imageBlob = file;
+    image.file = file;
     state = { ...state, image_id: info.id, sample: '', unit: '', crop: '' };
     writeForm(state);
     await refresh(true);
@@ -133,17 +134,10 @@ async function useFile(file) {
   }
 }
 
-/** The built-in sample's PNG from /static. */
-async function sampleBlob() {
-  const res = await fetch(`/static/samples/${encodeURIComponent(state.sample)}.png`);
-  if (!res.ok) throw new ApiError(404, 'that sample does not exist', 'image');
-  return res.blob();
-}
-
 /** Load a built-in sample: the server stores it and gives the id. */
 async function loadSample(push) {
   try {
-    const info = await uploadImage(await sampleBlob(), `${state.sample}.png`);
+    const info = await uploadImage(await sampleBlob(state.sample), `${state.sample}.png`);
     state = { ...state, image_id: info.id };
     writeForm(state);
     await refresh(push);
@@ -154,9 +148,7 @@ async function loadSample(push) {
 
 /** Make sure the server has the image again after a 404 (the cache forgot it). */
 async function reupload() {
-  const blob = imageBlob || (state.sample ? await sampleBlob() : null);
-  if (!blob) throw new ApiError(404, 'This image is no longer on the server: please upload it again.', 'image');
-  const info = await uploadImage(blob, 'image.png');
+  const info = await uploadImage(await image.again(state.sample), 'image.png');
   state = { ...state, image_id: info.id };
   $('#image_id').value = info.id;
   saveUrl(false);
@@ -183,7 +175,7 @@ async function callApi(path, extra = {}, signal = undefined, binary = false) {
   try {
     return await attempt();
   } catch (err) {
-    if (err instanceof ApiError && err.status === 404 && (imageBlob || state.sample)) {
+    if (err instanceof ApiError && err.status === 404 && image.canUploadAgain(state.sample)) {
       await reupload();
       return attempt();
     }
@@ -319,7 +311,7 @@ function wire() {
     }
     if (e.target.name === 'sample') {
       if (!e.target.value) return;
-      imageBlob = null;
+      image.file = null;
       state = { ...state, sample: e.target.value, image_id: '', unit: '', crop: '' };
       loadSample(true);
       return;
@@ -343,21 +335,8 @@ function wire() {
     });
   }
 
-  // Drag and drop onto the input, paste anywhere.
-  const view = $('#input-view');
-  view.addEventListener('dragover', (e) => { e.preventDefault(); $('#drop-hint').hidden = false; });
-  view.addEventListener('dragleave', () => { $('#drop-hint').hidden = true; });
-  view.addEventListener('drop', (e) => {
-    e.preventDefault();
-    $('#drop-hint').hidden = true;
-    const file = e.dataTransfer && e.dataTransfer.files[0];
-    if (file) useFile(file);
-  });
-  document.addEventListener('paste', (e) => {
-    const item = [...(e.clipboardData?.items || [])].find((i) => i.type.startsWith('image/'));
-    if (item) useFile(item.getAsFile());
-  });
-  unit.wireInput(view);
+  image.wire($('#input-view'), $('#drop-hint'));
+  unit.wireInput($('#input-view'));
 
   for (const btn of document.querySelectorAll('[role="tab"]')) {
     btn.addEventListener('click', () => selectTab(btn.dataset.tab, true));
