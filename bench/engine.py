@@ -224,9 +224,161 @@ def measure_train_step(repeats: int) -> None:
 
 
 
+# ---- network issue: a layer stack, transposed conv, pooling, the effective receptive field ----
+
+VGG_LIKE = [  # RGB 512²: conv3×3(8) → relu → maxpool2 → conv3×3(16) → relu → maxpool2 → conv3×3(32)
+    {"kernel_size": 3, "padding": 1, "out_channels": 8}, {"kind": "relu"},
+    {"kind": "maxpool", "kernel_size": 2},
+    {"kernel_size": 3, "padding": 1, "out_channels": 16}, {"kind": "relu"},
+    {"kind": "maxpool", "kernel_size": 2},
+    {"kernel_size": 3, "padding": 1, "out_channels": 32},
+]
+ERF_STACK = [  # six layers on a gray 1024² image
+    {"kernel_size": 3, "padding": 1, "out_channels": 8}, {"kind": "relu"},
+    {"kind": "maxpool", "kernel_size": 2},
+    {"kernel_size": 3, "padding": 1, "out_channels": 8}, {"kind": "relu"},
+    {"kernel_size": 3, "padding": 1, "out_channels": 8},
+]
+
+
+def _torch_stack(layers):  # type: ignore[no-untyped-def]
+    """(run, params): the stack as torch functions of a (1, C, H, W) tensor, with its weights."""
+    assert torch is not None
+    params = [tuple(torch.from_numpy(a).requires_grad_(True) for a in (la.weight, la.bias))
+              for la in layers if la.weight is not None]
+
+    def run(y):  # type: ignore[no-untyped-def]
+        it = iter(params)
+        for la in layers:
+            if la.kind == "conv":
+                w, b = next(it)
+                y = F.conv2d(y, w, b, la.stride, la.padding, la.dilation, la.groups)
+            elif la.kind == "relu":
+                y = F.relu(y)
+            elif la.kind == "maxpool":
+                y = F.max_pool2d(y, la.kernel_size, la.stride, la.padding, la.dilation, la.ceil_mode)
+        return y
+
+    return run, [t for pair in params for t in pair]
+
+
+def _row(name: str, kind: str, engine_s: float, torch_s: float | None, note: str = "") -> None:
+    line = f"{name:30} {kind:9} {'':>12} {ms(engine_s):>12}"
+    if torch_s is not None:
+        line += f" {'':>12} {ms(torch_s):>12} {engine_s / torch_s:9.2f}x"
+    print(line + (f"  {note}" if note else ""))
+
+
+def measure_network(repeats: int) -> None:
+    """The network issue's cases, warm medians against torch in the same process:
+
+    (a) the VGG_LIKE stack on a 512² RGB image, forward, and forward plus backward to the input
+        and every weight and bias (stack_forward + stack_backward against torch autograd);
+    (b) conv_transpose2d (16 → 8 maps, 4×4, stride 2, padding 1: 256² → 512²), max_pool2d 2×2
+        and avg_pool2d 3×3 stride 2 padding 1 on 16 × 512², forward and backward;
+    (c) the effective receptive field of the centre unit of ERF_STACK on a gray 1024² image
+        (effective_receptive_field: forward as far as the last non-linearity, one backward to the
+        input) against one stack_forward of that stack, and against torch autograd's same gradient.
+    """
+    from engine import (
+        avg_pool2d,
+        avg_pool2d_backward,
+        conv_transpose2d,
+        conv_transpose2d_backward,
+        effective_receptive_field,
+        init_weights,
+        max_pool2d,
+        max_pool2d_backward,
+        stack_backward,
+        stack_forward,
+    )
+
+    rng = np.random.default_rng(2)
+    reps = max(3, repeats // 2)
+    # (a)
+    x = rng.standard_normal((3, 512, 512)).astype(np.float32)
+    layers = init_weights(VGG_LIKE, 3, seed=0)
+    outs = stack_forward(x, layers)
+    go = rng.standard_normal(outs[-1].shape).astype(np.float32)
+
+    def train_pass() -> None:
+        stack_backward(x, layers, stack_forward(x, layers), go)
+
+    e_fwd, e_all = warm(lambda: stack_forward(x, layers), repeats), warm(train_pass, reps)
+    t_fwd = t_all = None
+    note = ""
+    if torch is not None:
+        time.sleep(0.3)
+        run, params = _torch_stack(layers)
+        xt, gt = torch.from_numpy(x)[None].requires_grad_(True), torch.from_numpy(go)[None]
+        with torch.no_grad():
+            t_fwd = warm(lambda: run(torch.from_numpy(x)[None]), repeats)
+        t_all = warm(lambda: torch.autograd.grad(run(xt), [xt, *params], gt), reps)
+        err = float(np.abs(run(xt).detach().numpy()[0] - outs[-1]).max() / np.abs(outs[-1]).max())
+        note = f"(target <= 1.5x; max rel. difference {err:.1e})"
+    _row("VGG-like stack · RGB 512²", "fwd", e_fwd, t_fwd)
+    _row("", "fwd+bwd", e_all, t_all, note)
+    # (b)
+    xs = rng.standard_normal((16, 256, 256)).astype(np.float32)
+    wt = (rng.standard_normal((16, 8, 4, 4)) / 8).astype(np.float32)
+    y = conv_transpose2d(xs, wt, None, 2, 1)
+    gy = rng.standard_normal(y.shape).astype(np.float32)
+    xp = rng.standard_normal((16, 512, 512)).astype(np.float32)
+    g_max = rng.standard_normal(max_pool2d(xp, 2).shape).astype(np.float32)
+    g_avg = rng.standard_normal(avg_pool2d(xp, 3, 2, 1).shape).astype(np.float32)
+    cases = [
+        ("conv_transpose2d 256²→512²", lambda: conv_transpose2d(xs, wt, None, 2, 1),
+         lambda: conv_transpose2d_backward(xs, wt, gy, 2, 1)),
+        ("max_pool2d 2×2 · 16 × 512²", lambda: max_pool2d(xp, 2), lambda: max_pool2d_backward(xp, g_max, 2)),
+        ("avg_pool2d 3×3 s2 p1 · 16×512²", lambda: avg_pool2d(xp, 3, 2, 1),
+         lambda: avg_pool2d_backward(xp, g_avg, 3, 2, 1)),
+    ]
+    refs: list[tuple[Callable[[], object], Callable[[], object]] | None] = [None] * len(cases)
+    if torch is not None:
+        xst, wtt, gyt = torch.from_numpy(xs)[None], torch.from_numpy(wt), torch.from_numpy(gy)[None]
+        xpt = torch.from_numpy(xp)[None]
+        xs_g, wt_g, xp_g = (t.clone().requires_grad_(True) for t in (xst, wtt, xpt))
+        yt = F.conv_transpose2d(xs_g, wt_g, None, 2, 1)
+        mt, at = F.max_pool2d(xp_g, 2), F.avg_pool2d(xp_g, 3, 2, 1)
+        refs = [
+            (lambda: F.conv_transpose2d(xst, wtt, None, 2, 1),
+             lambda: torch.autograd.grad(yt, (xs_g, wt_g), gyt, retain_graph=True)),
+            (lambda: F.max_pool2d(xpt, 2),
+             lambda: torch.autograd.grad(mt, xp_g, torch.from_numpy(g_max)[None], retain_graph=True)),
+            (lambda: F.avg_pool2d(xpt, 3, 2, 1),
+             lambda: torch.autograd.grad(at, xp_g, torch.from_numpy(g_avg)[None], retain_graph=True)),
+        ]
+    for (name, fwd, bwd), ref in zip(cases, refs, strict=True):
+        e_f, e_b = warm(fwd, repeats), warm(bwd, reps)
+        t_f = t_b = None
+        if ref is not None:
+            time.sleep(0.3)
+            with torch.no_grad():
+                t_f = warm(ref[0], repeats)
+            t_b = warm(ref[1], reps)
+        _row(name, "fwd", e_f, t_f)
+        _row("", "bwd", e_b, t_b)
+    # (c)
+    xe = rng.standard_normal((1, 1024, 1024)).astype(np.float32)
+    erf_layers = init_weights(ERF_STACK, 1, seed=1)
+    unit = (len(erf_layers) - 1, 0, 256, 256)
+    e_one = warm(lambda: stack_forward(xe, erf_layers), reps)
+    e_erf = warm(lambda: effective_receptive_field(xe, erf_layers, unit), reps)
+    line = (f"{'ERF · 6 layers · gray 1024²':30} {'erf':9} {'':>12} {ms(e_erf):>12}   "
+            f"{e_erf / e_one:.2f}x one forward ({ms(e_one).strip()})")
+    if torch is not None:
+        time.sleep(0.3)
+        run, _ = _torch_stack(erf_layers)
+        xet = torch.from_numpy(xe)[None].requires_grad_(True)
+        t_erf = warm(lambda: torch.autograd.grad(run(xet)[0, unit[1], unit[2], unit[3]], xet), reps)
+        line += f"; torch autograd {ms(t_erf).strip()}, {e_erf / t_erf:.2f}x"
+    print(line)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="3 repeats instead of 9")
+    parser.add_argument("--network", action="store_true", help="only the network issue's cases")
     args = parser.parse_args()
     repeats = 3 if args.quick else 9
     rng = np.random.default_rng(0)
@@ -238,9 +390,13 @@ def main() -> None:
     header = (f"{'case':30} {'':9} {'engine cold':>12} {'engine warm':>12} {'torch cold':>12} "
               f"{'torch warm':>12} {'warm ratio':>10} {'cold vs torch cold':>18}")
     print(header)
+    if args.network:
+        measure_network(repeats)
+        return
     for case in CASES:
         measure(case, rng, repeats)
     measure_train_step(repeats)
+    measure_network(repeats)
 
 if __name__ == "__main__":
     main()

@@ -15,15 +15,17 @@ by the window clipped to the padded extent [-p, n + p) (count_include_pad=True) 
 [0, n) (count_include_pad=False), the rule of PyTorch's CPU kernel; with ceil_mode a window can
 reach past n + p, and that part is never counted.
 
-Both passes are separable and vectorised: the window's reduction along columns for every row
-(k_w strided operations on whole arrays), then along rows (k_h more). No Python loop runs over
-output positions.
+The forward passes are separable: the window's reduction along columns for every row (k_w
+strided operations on whole arrays), then along rows (k_h more). The backward passes add each
+tap's share through the same strided views (max pooling: the first tap in scan order that
+holds the window's maximum). No Python loop runs over output positions.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -156,9 +158,7 @@ def _padded(
     return out
 
 
-def _taps(
-    xp: NDArray[np.floating], axis: int, k: int, s: int, d: int, n_out: int
-) -> list[NDArray[np.floating]]:
+def _taps(xp: NDArray[Any], axis: int, k: int, s: int, d: int, n_out: int) -> list[NDArray[Any]]:
     """The k strided views xp[..., d*u + s*m, ...] (m < n_out) along `axis` (1 rows, 2 cols)."""
     views = []
     for u in range(k):
@@ -190,44 +190,18 @@ def _check_grad_out(
     return g
 
 
-def _max_rows_then_taps(
-    xp: NDArray[np.floating], spec: PoolSpec, out_hw: Pair, with_index: bool
-) -> tuple[NDArray[np.floating], NDArray[np.intp] | None]:
-    """Max over each window: first along columns (every padded row), then along rows.
-
-    With with_index, also the window's arg-max as a flat index into xp's (rows, cols) plane,
-    the first maximal element in row-major scan order (strict > keeps the earliest tap: the
-    column stage keeps the first v of each row, the row stage the first row u holding the max).
-    """
+def _window_max(xp: NDArray[np.floating], spec: PoolSpec, out_hw: Pair) -> NDArray[np.floating]:
+    """Max over each window of the padded xp: first along columns (every row), then along rows."""
     (kh, kw), (sh, sw), (dh, dw) = spec.kernel_size, spec.stride, spec.dilation
-    h_out, w_out = out_hw
-    cols = _taps(xp, 2, kw, sw, dw, w_out)  # each (C, rows, W_out)
+    cols = _taps(xp, 2, kw, sw, dw, out_hw[1])  # each (C, rows, W_out)
     row_max = cols[0].copy()
-    best_v = np.zeros(row_max.shape, dtype=np.int16) if with_index else None
-    for v in range(1, kw):
-        if best_v is None:
-            np.maximum(row_max, cols[v], out=row_max)
-        else:
-            better = cols[v] > row_max
-            np.copyto(row_max, cols[v], where=better)
-            best_v[better] = v
-    rows = _taps(row_max, 1, kh, sh, dh, h_out)  # each (C, H_out, W_out)
+    for view in cols[1:]:
+        np.maximum(row_max, view, out=row_max)
+    rows = _taps(row_max, 1, kh, sh, dh, out_hw[0])  # each (C, H_out, W_out)
     out = rows[0].copy()
-    best_u = np.zeros(out.shape, dtype=np.int16) if with_index else None
-    for u in range(1, kh):
-        if best_u is None:
-            np.maximum(out, rows[u], out=out)
-        else:
-            better = rows[u] > out
-            np.copyto(out, rows[u], where=better)
-            best_u[better] = u
-    if best_u is None or best_v is None:
-        return out, None
-    m = np.arange(h_out)[None, :, None]
-    n = np.arange(w_out)[None, None, :]
-    r = sh * m + dh * best_u  # padded row of the arg-max, (C, H_out, W_out)
-    q = sw * n + dw * np.take_along_axis(best_v, r.astype(np.intp), axis=1)
-    return out, (r.astype(np.intp) * xp.shape[2] + q).astype(np.intp)
+    for view in rows[1:]:
+        np.maximum(out, view, out=out)
+    return out
 
 
 def max_pool2d(
@@ -260,8 +234,7 @@ def max_pool2d(
     less one with ceil_mode when that last window would start at or past H + p_h (likewise W).
     """
     xa, spec, out_hw = _pool_args(x, kernel_size, stride, padding, dilation, ceil_mode)
-    y, _ = _max_rows_then_taps(_padded(xa, spec, out_hw, -np.inf), spec, out_hw, False)
-    return y
+    return _window_max(_padded(xa, spec, out_hw, -np.inf), spec, out_hw)
 
 
 def max_pool2d_backward(
@@ -293,12 +266,25 @@ def max_pool2d_backward(
     c, h, w = xa.shape
     go = _check_grad_out(grad_out, (c, *out_hw), xa.dtype)
     xp = _padded(xa, spec, out_hw, -np.inf)
-    _, index = _max_rows_then_taps(xp, spec, out_hw, True)
-    assert index is not None  # with_index=True always returns one
-    plane = xp.shape[1] * xp.shape[2]
-    flat = (index + (np.arange(c) * plane)[:, None, None]).ravel()
-    grad_xp = np.bincount(flat, weights=go.ravel(), minlength=c * plane)
-    grad_xp = grad_xp.reshape(xp.shape).astype(xa.dtype, copy=False)
+    y = _window_max(xp, spec, out_hw)
+    (kh, kw), (sh, sw), (dh, dw) = spec.kernel_size, spec.stride, spec.dilation
+    # The taps in row-major scan order: a tap takes the window's gradient where it holds the
+    # maximum and no earlier tap did (the first maximum). Its share is added through the same
+    # strided view the forward pass read, so overlapping windows add up.
+    grad_xp = np.zeros(xp.shape, dtype=xa.dtype)
+    taken = np.zeros(y.shape, dtype=bool)
+    hit = np.empty(y.shape, dtype=bool)
+    share = np.empty_like(go)
+    rows = slice(None, sh * (out_hw[0] - 1) + 1, sh)
+    for u in range(kh):
+        row_x = _taps(xp[:, dh * u :], 2, kw, sw, dw, out_hw[1])
+        row_g = _taps(grad_xp[:, dh * u :], 2, kw, sw, dw, out_hw[1])
+        for view_x, view_g in zip(row_x, row_g, strict=True):
+            np.equal(view_x[:, rows], y, out=hit)
+            np.greater(hit, taken, out=hit)  # hit and not taken
+            taken |= hit
+            np.multiply(go, hit, out=share)
+            view_g[:, rows] += share
     ph, pw = spec.padding
     return np.ascontiguousarray(grad_xp[:, ph : ph + h, pw : pw + w])
 
