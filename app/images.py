@@ -3,6 +3,14 @@
 Decoding checks the upload's size and magic bytes before Pillow sees it, opens it with an explicit
 list of formats, and checks the pixel count from the header before the full decode, so a
 decompression bomb costs nothing. Everything returned to the engine is RGB uint8 (H, W, 3).
+
+Decoding budgets its memory. Beyond Pillow's own decoded image (N pixels at 1 to 4 bytes each),
+conversion to 8 bits goes band by band (BAND_PIXELS at a time, integer arithmetic for 16-bit
+samples), gray stays one byte a pixel until the working image is built, and EXIF rotation and
+downscaling happen on the 8-bit image. Decoding a 6000 x 6000 16-bit gray PNG to a full-size
+working image raises the peak by 4.1 bytes a pixel (141 MiB), 3.1 (108 MiB) when downscaled to
+1024: the 16-bit image, its 8-bit gray copy and the working image, where float64 temporaries
+took 26 (895 MiB). tests/app/test_decode_memory.py holds these budgets.
 """
 
 from __future__ import annotations
@@ -16,7 +24,7 @@ from typing import Literal
 
 import numpy as np
 from numpy.typing import NDArray
-from PIL import Image, ImageDraw, ImageOps
+from PIL import Image, ImageDraw
 
 from .settings import Settings
 
@@ -24,6 +32,15 @@ FORMATS = ["PNG", "JPEG", "WEBP", "GIF"]
 PNG_COMPRESS_LEVEL = 1  # zlib level 1: several times faster than the default, files ~20% larger
 Color = Literal["gray", "rgb"]
 LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R BT.601, as Pillow's "L"
+BAND_PIXELS = 1 << 18  # pixels converted at a time: temporaries stay about a MiB whatever the image
+GRAY_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"})  # become "L"
+SAMPLE_MODES = frozenset({"I", "I;16", "I;16B", "I;16L", "I;16N", "F"})  # more than 8 bits a sample
+# EXIF orientation -> the transposition that displays it upright, as ImageOps.exif_transpose
+ORIENTATION = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
 
 
 class ImageError(Exception):
@@ -141,14 +158,14 @@ def decode_upload(data: bytes, settings: Settings, max_side: int | None = None) 
             scale = side / max(width, height)
             img.draft("RGB", (math.ceil(width * scale), math.ceil(height * scale)))
         img.load()
-        if orientation != 1:
-            img = ImageOps.exif_transpose(img)
-        rgb = _to_rgb8(img)
+        img = _to_8bit(img)  # the decoded original is freed here, before anything else is allocated
+        if orientation in ORIENTATION:
+            img = img.transpose(ORIENTATION[orientation])
     except Image.DecompressionBombError:
         raise _too_many_pixels((width, height), settings) from None
     except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError) as err:
         raise _not_image(f"the {fmt} data is corrupt or truncated ({err})") from None
-    pixels = _downscale(rgb, side)
+    pixels = _to_array(_downscale(img, side))
     return DecodedImage(pixels, original, fmt)
 
 
@@ -160,39 +177,90 @@ def _too_many_pixels(size: tuple[int, int] | None, settings: Settings) -> ImageE
     )
 
 
-def _to_rgb8(img: Image.Image) -> Image.Image:
-    """Any Pillow mode to 8-bit RGB: palette and 16-bit handled, transparency on white."""
-    mode = img.mode
-    if mode == "P" or mode == "PA":
-        img = img.convert("RGBA" if "transparency" in img.info or mode == "PA" else "RGB")
-    elif mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
-        arr = np.asarray(img, dtype=np.float64)
-        peak = float(arr.max(initial=0))
-        if mode.startswith("I;16") or (mode == "I" and peak > 255):
-            top = 65535.0  # 16-bit samples
-        elif mode == "I":
-            top = 255.0
-        else:
-            top = max(peak, 1.0)  # float samples: stretch to the brightest
-        img = Image.fromarray(np.clip(arr * (255.0 / top) + 0.5, 0, 255).astype(np.uint8), "L")
-    elif mode == "1":
-        img = img.convert("L")
-    if "transparency" in img.info and img.mode in ("L", "RGB"):
-        img = img.convert("RGBA")
-    if img.mode in ("RGBA", "LA", "RGBa", "La"):
-        rgba = img.convert("RGBA")
-        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        img = Image.alpha_composite(white, rgba)
-    return img.convert("RGB") if img.mode != "RGB" else img
+def _bands(img: Image.Image) -> list[tuple[int, int, int, int]]:
+    """Crop boxes of whole rows, about BAND_PIXELS each, covering the image top to bottom."""
+    w, h = img.size
+    rows = max(1, BAND_PIXELS // max(w, 1))
+    return [(0, top, w, min(h, top + rows)) for top in range(0, h, rows)]
 
 
-def _downscale(img: Image.Image, side: int) -> NDArray[np.uint8]:
+def _to_8bit(img: Image.Image) -> Image.Image:
+    """Any Pillow mode to 8-bit "L" (gray modes) or "RGB", transparency composited on white.
+
+    Converted band by band into one new image, so the temporaries are a band's; "L" and "RGB"
+    without transparency are returned as they are.
+    """
+    if img.mode in ("L", "RGB") and "transparency" not in img.info:
+        return img
+    top = _sample_top(img)
+    out = Image.new("L" if img.mode in GRAY_MODES else "RGB", img.size)
+    for box in _bands(img):
+        out.paste(_band_to_8bit(img.crop(box), top, out.mode), box[:2])
+    return out
+
+
+def _sample_top(img: Image.Image) -> float:
+    """The sample value that becomes 255: 65535 for 16-bit, the brightest for float samples."""
+    if img.mode.startswith("I;16"):
+        return 65535
+    if img.mode not in ("I", "F"):
+        return 255
+    peak = float(img.getextrema()[1])  # type: ignore[arg-type]  # (min, max) of a one-band image
+    if img.mode == "I":
+        return 65535 if peak > 255 else 255  # 16-bit samples, or 8-bit ones in an int32 image
+    return max(peak, 1.0)  # float samples: stretch to the brightest
+
+
+def _band_to_8bit(band: Image.Image, top: float, mode: str) -> Image.Image:
+    """One band to `mode` ("L" or "RGB"): samples scaled by 255 / top, palettes expanded, alpha on white."""
+    if band.mode in SAMPLE_MODES:
+        band = Image.fromarray(_samples_to_uint8(np.asarray(band), top))
+    elif band.mode in ("P", "PA"):
+        band = band.convert("RGBA" if "transparency" in band.info or band.mode == "PA" else "RGB")
+    elif band.mode == "1":
+        band = band.convert("L")
+    if "transparency" in band.info and band.mode in ("L", "RGB"):
+        band = band.convert("RGBA")
+    if band.mode in ("RGBA", "LA", "RGBa", "La"):
+        rgba = band.convert("RGBA")
+        band = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
+    return band if band.mode == mode else band.convert(mode)  # gray on white stays gray: R = G = B
+
+
+def _samples_to_uint8(samples: NDArray[np.generic], top: float) -> NDArray[np.uint8]:
+    """Samples in [0, top] to round(255 * v / top) in uint8, clipped: integers stay integers."""
+    if samples.dtype.kind == "f":
+        v = samples.astype(np.float32)  # float samples arrive as float32; no wider
+        v *= np.float32(255 / top)
+        v += np.float32(0.5)
+        np.clip(v, 0, 255, out=v)
+        return v.astype(np.uint8)
+    t = int(top)
+    n = np.clip(samples, 0, t).astype(np.int32)  # 16-bit, or "I" clipped to [0, top <= 65535]
+    n *= 255  # <= 16_711_425: fits
+    n += t // 2  # + half, then floor division: round to nearest (v * 255 / top is never a half)
+    n //= t
+    return n.astype(np.uint8)
+
+
+def _downscale(img: Image.Image, side: int) -> Image.Image:
+    """The image with its longest side at most `side` (Lanczos), or itself."""
     w, h = img.size
     if max(w, h) > side:
         scale = side / max(w, h)
         size = (max(1, round(w * scale)), max(1, round(h * scale)))
         img = img.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
-    return np.asarray(img, dtype=np.uint8).copy()
+    return img
+
+
+def _to_array(img: Image.Image) -> NDArray[np.uint8]:
+    """An "L" or "RGB" image as a new (H, W, 3) uint8 array, gray copied to all three channels, by bands."""
+    w, h = img.size
+    out = np.empty((h, w, 3), np.uint8)
+    for box in _bands(img):
+        band = np.asarray(img.crop(box))
+        out[box[1] : box[3]] = band[..., None] if band.ndim == 2 else band
+    return out
 
 
 def to_input(pixels: NDArray[np.uint8], color: Color = "gray") -> NDArray[np.float32]:

@@ -278,3 +278,128 @@ def test_concurrent_decodes(settings: Settings) -> None:
         out = list(pool.map(lambda b: decode_upload(b, settings), blobs))
     for seed, d in enumerate(out):
         np.testing.assert_array_equal(d.pixels, make_pixels(20, 30, seed))
+
+
+# ---------------------------------------------------------------- conversion to 8 bits, band by band
+
+def _reference_rgb8(img: Image.Image) -> NDArray[np.uint8]:
+    """The slow, obvious conversion: the whole image at once, samples scaled in float64, as decoding did.
+
+    Any Pillow mode to (H, W, 3) uint8: palette and 16-bit handled, transparency composited on white.
+    """
+    mode = img.mode
+    if mode == "P" or mode == "PA":
+        img = img.convert("RGBA" if "transparency" in img.info or mode == "PA" else "RGB")
+    elif mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+        arr = np.asarray(img, dtype=np.float64)
+        peak = float(arr.max(initial=0))
+        if mode.startswith("I;16") or (mode == "I" and peak > 255):
+            top = 65535.0
+        elif mode == "I":
+            top = 255.0
+        else:
+            top = max(peak, 1.0)
+        img = Image.fromarray(np.clip(arr * (255.0 / top) + 0.5, 0, 255).astype(np.uint8))
+    elif mode == "1":
+        img = img.convert("L")
+    if "transparency" in img.info and img.mode in ("L", "RGB"):
+        img = img.convert("RGBA")
+    if img.mode in ("RGBA", "LA", "RGBa", "La"):
+        rgba = img.convert("RGBA")
+        img = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
+    return np.asarray(img.convert("RGB"))
+
+
+def _sample_images() -> dict[str, Image.Image]:
+    """One small image of each mode an upload can decode to, 23 x 17 so bands split rows unevenly."""
+    rng = np.random.default_rng(7)
+    h, w = 17, 23
+    u8 = rng.integers(0, 256, (h, w, 4), dtype=np.uint8)
+    alpha = u8[..., 3].copy()
+    alpha[:3] = 0  # some fully transparent, the rest anything
+    alpha[3:6] = 255
+    pal = Image.fromarray(u8[..., 0] % 16).convert("P")
+    pal.putpalette(rng.integers(0, 256, 48, dtype=np.uint8).tolist())
+    pal_t = pal.copy()
+    pal_t.info["transparency"] = 3
+    gray_t = Image.fromarray(u8[..., 0])
+    gray_t.info["transparency"] = int(u8[0, 0, 0])
+    rgb_t = Image.fromarray(u8[..., :3])
+    rgb_t.info["transparency"] = tuple(int(v) for v in u8[0, 0, :3])
+    i32 = rng.integers(-500, 70_000, (h, w)).astype(np.int32)
+    return {
+        "I;16": Image.fromarray(rng.integers(0, 65536, (h, w), dtype=np.uint16)),
+        "I;16B": Image.frombytes("I;16B", (w, h), rng.integers(0, 65536, (h, w)).astype(">u2").tobytes()),
+        "I wide": Image.fromarray(i32),
+        "I narrow": Image.fromarray(np.clip(i32, -3, 255)),
+        "F": Image.fromarray(rng.normal(3.0, 2.0, (h, w)).astype(np.float32)),
+        "1": Image.fromarray(u8[..., 0] > 127),
+        "L": Image.fromarray(u8[..., 0]),
+        "L transparency": gray_t,
+        "LA": Image.fromarray(np.stack([u8[..., 0], alpha], axis=-1), "LA"),
+        "RGB": Image.fromarray(u8[..., :3]),
+        "RGB transparency": rgb_t,
+        "RGBA": Image.fromarray(np.dstack([u8[..., :3], alpha]), "RGBA"),
+        "P": pal,
+        "P transparency": pal_t,
+        "PA": Image.merge("PA", (pal, Image.fromarray(alpha))),
+        "CMYK": Image.fromarray(u8, "CMYK"),
+    }
+
+
+@pytest.mark.parametrize("band_pixels", [1, 50, 1 << 20])
+@pytest.mark.parametrize("name", list(_sample_images()))
+def test_banded_conversion_matches_the_whole_image_reference(name: str, band_pixels: int,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(images, "BAND_PIXELS", band_pixels)  # one row, two rows, the whole image
+    img = _sample_images()[name]
+    out = images._to_array(images._to_8bit(img))
+    assert out.shape == (17, 23, 3) and out.dtype == np.uint8 and out.flags.writeable
+    np.testing.assert_array_equal(out, _reference_rgb8(img))
+
+
+def test_gray_modes_stay_one_byte_a_pixel_until_the_end() -> None:
+    for name in ("I;16", "I wide", "F", "1", "LA", "L transparency"):
+        assert images._to_8bit(_sample_images()[name]).mode == "L", name
+
+
+def test_eight_bit_l_and_rgb_are_not_copied() -> None:
+    for name in ("L", "RGB"):
+        img = _sample_images()[name]
+        assert images._to_8bit(img) is img
+
+
+def test_sixteen_bit_downscaled_matches_converting_then_resizing() -> None:
+    # Gray is resized as L and expanded after: the same pixels as resizing the RGB copy.
+    rng = np.random.default_rng(3)
+    values = rng.integers(0, 65536, (90, 130), dtype=np.uint16)
+    out = decode_upload(encode(Image.fromarray(values)), Settings(working_side=40))
+    ref = Image.fromarray(_reference_rgb8(Image.fromarray(values))).resize(
+        (40, 28), Image.Resampling.LANCZOS, reducing_gap=3.0)
+    np.testing.assert_array_equal(out.pixels, np.asarray(ref))
+
+
+@pytest.mark.parametrize("orientation", [2, 3, 4, 5, 6, 7, 8])
+def test_exif_orientation_of_a_transparent_png(orientation: int, settings: Settings) -> None:
+    from PIL import ImageOps
+
+    img = _sample_images()["RGBA"]
+    exif = img.getexif()
+    exif[0x0112] = orientation
+    out = decode_upload(encode(img, "PNG", exif=exif.tobytes()), settings)
+    shown = ImageOps.exif_transpose(Image.open(io.BytesIO(encode(img, "PNG", exif=exif.tobytes()))))
+    np.testing.assert_array_equal(out.pixels, _reference_rgb8(shown))
+    assert out.original_size == shown.size
+
+
+def test_sixteen_bit_rgba_png_composited(settings: Settings) -> None:
+    # 16-bit RGBA PNGs reach Pillow as 8-bit RGBA; half-transparent black over white is mid grey.
+    raw = np.zeros((2, 3, 4), np.uint16)
+    raw[..., 3] = 32768
+    rows = b"".join(b"\x00" + raw[r].astype(">u2").tobytes() for r in range(2))
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 3, 2, 16, 6, 0, 0, 0))
+           + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+    out = decode_upload(png, settings)
+    assert out.pixels.shape == (2, 3, 3) and abs(int(out.pixels[0, 0, 0]) - 127) <= 1
