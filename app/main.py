@@ -11,7 +11,7 @@ from .errors import install_error_handlers
 from .middleware import BodySizeLimit
 from .routes import convolve, geometry, gradient, images, presets
 from .settings import Settings
-from .store import ImageStore, OutputCache
+from .store import make_outputs, make_store
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -25,8 +25,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.settings = settings
-    app.state.store = ImageStore(settings.cache_bytes)  # decoded images by id (store.py)
-    app.state.outputs = OutputCache(settings.cache_bytes // 2)  # computed layer outputs
+    app.state.store = make_store(settings)  # decoded images by id: on disk, or in Redis (store.py)
+    app.state.outputs = make_outputs(settings)  # computed layer outputs, per process
 
     @app.get("/healthz", tags=["meta"])
     async def healthz() -> dict[str, str]:
