@@ -7,11 +7,11 @@ queries or JSON by app/params.py), with every bound filled in from the app's Set
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
@@ -27,6 +27,16 @@ try:  # the swagger-ui-bundle-v2 distribution installs the module swagger_ui_bun
     SWAGGER_DIR: Path | None = Path(swagger_ui_path)
 except ImportError:  # pragma: no cover - the dependency is in pyproject.toml
     SWAGGER_DIR = None
+
+
+DOCS_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
+<link rel="stylesheet" href="/docs-assets/swagger-ui.css">
+<link rel="icon" href="/docs-assets/favicon-32x32.png">
+</head><body data-openapi="{openapi}"><div id="swagger-ui"></div>
+<script src="/docs-assets/swagger-ui-bundle.js"></script><script src="/static/docs.js"></script>
+</body></html>
+"""
 
 
 def openapi_schema(app: FastAPI, settings: Settings) -> dict[str, Any]:
@@ -53,11 +63,9 @@ def install_docs(app: FastAPI, settings: Settings) -> None:
         return
     app.mount("/docs-assets", StaticFiles(directory=SWAGGER_DIR), name="docs-assets")
 
+    page = DOCS_PAGE.format(title=html.escape(f"{app.title} API"), openapi=app.openapi_url or "/openapi.json")
+
     @app.get("/docs", include_in_schema=False)
     def docs() -> HTMLResponse:
-        """Swagger UI, served locally."""
-        return get_swagger_ui_html(
-            openapi_url=app.openapi_url or "/openapi.json", title=f"{app.title} API",
-            swagger_js_url="/docs-assets/swagger-ui-bundle.js", swagger_css_url="/docs-assets/swagger-ui.css",
-            swagger_favicon_url="/docs-assets/favicon-32x32.png",
-        )
+        """Swagger UI, served locally, started by /static/docs.js (no inline script: strict CSP)."""
+        return HTMLResponse(page)

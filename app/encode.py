@@ -19,6 +19,7 @@ from pydantic import BaseModel
 from engine import AxisArithmetic, ParameterCounts
 
 from . import images, schemas
+from .errors import ParamError
 from .store import OutputCache
 
 PNG_CACHE = "public, max-age=3600"
@@ -62,6 +63,13 @@ def server_timing(start: float, engine_seconds: float, computed: bool) -> dict[s
     """A Server-Timing header: the engine's share (0 when the output came from the cache) and the whole."""
     engine = f"engine;dur={engine_seconds * 1000:.1f}" if computed else 'engine;dur=0;desc="cached"'
     return {"Server-Timing": f"{engine}, total;dur={(time.perf_counter() - start) * 1000:.1f}"}
+
+
+def require_finite(field: str, *arrays: NDArray[np.floating]) -> None:
+    """Refuse (422 on `field`) results that overflowed float32, so every JSON number is finite."""
+    if not all(np.isfinite(a).all() for a in arrays):
+        raise ParamError(field, f"`{field}`: the result overflows float32 (about 3.4e38); use smaller "
+                         "weights or bias")
 
 
 def floats(a: NDArray[np.floating]) -> list[Any]:

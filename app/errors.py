@@ -20,11 +20,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from engine import ArgumentError, ArgumentTypeError
 
 from .images import ImageError
+from .pool import ServerBusy
 from .store import ImageNotFound
 
 log = logging.getLogger("convlens")
 
-__all__ = ["ImageError", "ImageNotFound", "ParamError", "api_field", "install_error_handlers"]
+__all__ = ["ImageError", "ImageNotFound", "ParamError", "ServerBusy", "api_field", "install_error_handlers"]
 
 # The engine's argument names in the API's vocabulary.
 ENGINE_FIELDS: Mapping[str, str] = {
@@ -78,6 +79,12 @@ async def not_found(request: Request, exc: Exception) -> JSONResponse:
                   "upload the image again", "image_id")
 
 
+async def server_busy(request: Request, exc: Exception) -> JSONResponse:
+    """The compute pool is full or the time budget ran out: 503, try again after Retry-After."""
+    assert isinstance(exc, ServerBusy)
+    return _error(503, exc.detail, None, {"Retry-After": str(exc.retry_after)})
+
+
 async def validation_error(request: Request, exc: Exception) -> JSONResponse:
     """FastAPI's own parameter validation, reshaped to {detail, field}."""
     assert isinstance(exc, RequestValidationError)
@@ -112,6 +119,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ArgumentTypeError, engine_error)
     app.add_exception_handler(ImageError, image_error)
     app.add_exception_handler(ImageNotFound, not_found)
+    app.add_exception_handler(ServerBusy, server_busy)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(Exception, unexpected)

@@ -24,6 +24,7 @@ from engine import PRESETS, ConvSpec
 from engine.kernels import kernel_bank, spread_kernels
 
 from . import images, schemas
+from .cost import check, estimate
 from .errors import ParamError
 from .images import DecodedImage
 from .params import Uploads
@@ -37,7 +38,7 @@ NPY_HEADER_BYTES = 4096  # a .npy header is at most this long; the data follows 
 class ConvLayer:
     """One conv layer of a request, validated: what the engine runs, and how a URL names it."""
 
-    weight: NDArray[np.float32]  # (J, C/groups, kh, kw)
+    weight: NDArray[np.float64]  # (J, C/groups, kh, kw), as given (reported back exactly)
     bias: NDArray[np.float32]  # (J,)
     names: tuple[str, ...]  # a name per kernel: the preset's, or "kernel j"
     spec: ConvSpec
@@ -45,6 +46,11 @@ class ConvLayer:
     activation: str
     presets: str | None  # the `kernels` text when the weights came from presets, else None
     seed: int = 0
+
+    @cached_property
+    def weight32(self) -> NDArray[np.float32]:
+        """The weights as the engine runs them, float32."""
+        return self.weight.astype(np.float32)
 
     @property
     def kernels(self) -> int:
@@ -54,7 +60,7 @@ class ConvLayer:
     @cached_property
     def digest(self) -> str:
         """Identity of the weights, bias, geometry and σ, for cache keys."""
-        h = hashlib.sha256(self.weight.tobytes())
+        h = hashlib.sha256(self.weight32.tobytes())
         geometry = (self.weight.shape, self.bias.tolist(), self.spec, self.groups, self.activation)
         h.update(repr(geometry).encode())
         return h.hexdigest()
@@ -249,8 +255,21 @@ def conv_layer_of(params: schemas.LayerParams, uploads: Uploads, settings: Setti
     """The request's conv layer: weights, bias, ConvSpec, groups and σ, validated once."""
     w, names, presets = weights_of(params, uploads, settings, channels)
     spec = ConvSpec.make((w.shape[2], w.shape[3]), params.stride, params.padding, params.dilation)
-    return ConvLayer(w.astype(np.float32), bias_of(params.bias, w.shape[0]), names, spec, params.groups,
-                     params.activation, presets, params.seed)
+    bias = bias_of(params.bias, w.shape[0])
+    check_magnitude(w, bias, settings, "weights_file" if uploads.weights_file else "weights")
+    return ConvLayer(w.astype(np.float64), bias, names, spec, params.groups, params.activation, presets,
+                     params.seed)
+
+
+def check_magnitude(w: NDArray[np.floating], bias: NDArray[np.floating], settings: Settings, name: str
+                    ) -> None:
+    """Refuse weights whose outputs could overflow: |y| <= sum |w| + |b| for inputs in [0, 1]."""
+    bound = float((np.abs(w).sum(axis=(1, 2, 3)) + np.abs(bias)).max())
+    if bound > settings.max_output_magnitude:
+        field = "bias" if float(np.abs(bias).max()) > settings.max_output_magnitude else name
+        raise ParamError(field, f"`{field}`: with these weights and bias the output could reach {bound:.3g}, "
+                         f"over the limit of {settings.max_output_magnitude:.3g} "
+                         "(CONVLENS_MAX_OUTPUT_MAGNITUDE); use smaller numbers")
 
 
 def check_output(stack: LayerStack, settings: Settings) -> None:
@@ -264,13 +283,20 @@ def check_output(stack: LayerStack, settings: Settings) -> None:
                          "(CONVLENS_MAX_OUTPUT_VALUES); use fewer kernels, a stride, or a smaller max_side")
 
 
+CONV_WORK = ("forward", "map_png", "gradient", "gradient_png")  # work that runs the conv itself
+
+
 def build_stack(params: schemas.LayerParams, uploads: Uploads, settings: Settings, store: ImageStore,
-                outputs: OutputCache | None = None) -> LayerStack:
-    """Everything about the request's image and layers, validated and costed; ParamError names a field."""
+                outputs: OutputCache | None = None, work: str = "forward") -> LayerStack:
+    """Everything about the request's image and layers, validated, and `work` on it costed from the
+    shapes (app/cost.py) before anything runs; ParamError names a field."""
     image_id, image = load_image(params, uploads, settings, store)
     stack = LayerStack(image_id, image, params.color, (), outputs)
     stack.layers = (conv_layer_of(params, uploads, settings, stack.channels),)
-    check_output(stack, settings)
+    if work in CONV_WORK:
+        check_output(stack, settings)
+    cost, field_name = estimate(work, stack, params, settings)
+    check(cost, settings, field_name)
     return stack
 
 

@@ -25,6 +25,7 @@ from . import schemas
 from .errors import ImageError, ParamError, api_field
 from .images import decode_upload, encode_png
 from .layer import LayerStack, build_stack
+from .middleware import CSP
 from .params import Uploads, all_errors, read_upload
 from .settings import Settings
 from .store import ImageStore
@@ -48,11 +49,6 @@ DEFAULTS = {
     "dilation": "1", "groups": "1", "bias": "0", "activation": "none", "color": "gray", "seed": "0",
 }
 ACTIVATIONS = ("none", "relu", "sigmoid", "tanh")
-# script-src 'self': no inline scripts or handlers anywhere on the page.
-CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; "
-    "connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
-)
 
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
 router = APIRouter(tags=["page"])
@@ -156,8 +152,6 @@ def _state_from(values: dict[str, str]) -> dict[str, str]:
 def _page(request: Request, context: dict[str, Any], status_code: int = 200) -> Response:
     response = templates.TemplateResponse(request, "index.html", context, status_code=status_code)
     response.headers["Content-Security-Policy"] = CSP
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Referrer-Policy"] = "same-origin"
     return response
 
 

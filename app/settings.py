@@ -25,6 +25,14 @@ class Settings:
     max_padding: int = 64  # largest zero padding on either axis
     max_dilation: int = 16  # largest dilation on either axis
     max_scale: int = 16  # largest nearest-neighbour zoom factor of a PNG (`scale`)
+    max_work: int = 20_000_000_000  # multiply-adds one request may ask for (about 1-3 s on 2 cores)
+    max_request_bytes: int = 512 * 1024 * 1024  # memory one request may need at its peak, estimated first
+    max_png_pixels: int = 33_554_432  # pixels of one PNG after zoom (about 100 MB of RGB)
+    max_dense_nonzeros: int = 500_000  # non-zeros of the dense matrix M in one answer (JSON of ~50 MB)
+    max_output_magnitude: int = 10**15  # largest |y| a layer may reach (sum |w| + |b|, x in [0, 1])
+    compute_workers: int = 0  # requests computing at once in one worker process (0 = the CPU count)
+    queue_depth: int = 8  # requests that may wait for a compute slot; beyond that, 503 at once
+    request_seconds: int = 30  # time budget of one request, waiting included (503 past it)
     cache_bytes: int = 512 * 1024 * 1024  # per-process image cache (LRU) in front of the shared store
     store_dir: str = "~/.cache/convlens/images"  # image store on disk (~ is home), for all local workers
     store_bytes: int = 2 * 1024**3  # on-disk image store size (LRU by bytes); it survives restarts

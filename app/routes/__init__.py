@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, Depends, Request, Response
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
@@ -51,9 +50,9 @@ class Services:
         state = request.app.state
         return cls(state.settings, state.store, state.outputs)
 
-    def build(self, parsed: Parsed[Any]) -> LayerStack:
-        """The request's layer stack (app/layer.py), validated and costed."""
-        return build_stack(parsed.params, parsed.uploads, self.settings, self.store, self.outputs)
+    def build(self, parsed: Parsed[Any], work: str = "forward") -> LayerStack:
+        """The request's layer stack (app/layer.py), validated, with `work` on it costed."""
+        return build_stack(parsed.params, parsed.uploads, self.settings, self.store, self.outputs, work)
 
 
 Handler = Callable[[Parsed[M], Services], Response]
@@ -83,7 +82,9 @@ def compute_route(router: APIRouter, path: str, model: type[M], response_model: 
     """Register a handler for GET and POST /api/<path>; it runs in the compute pool."""
     def register(handler: Handler[M]) -> Handler[M]:
         async def endpoint(request: Request, parsed: Parsed[M] = Depends(reader(model))) -> Response:  # noqa: B008
-            return await run_in_threadpool(handler, parsed, Services.of(request))
+            timing: dict[str, float] = {}
+            request.state.timing = timing
+            return await request.app.state.pool.run(handler, parsed, Services.of(request), timing=timing)
 
         name = path.replace(".", "_").replace("-", "_")
         for method in ("GET", "POST"):

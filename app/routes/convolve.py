@@ -21,6 +21,7 @@ from ..encode import (
     npy_response,
     parameters_out,
     range_headers,
+    require_finite,
     server_timing,
 )
 from ..errors import ParamError
@@ -54,7 +55,7 @@ def layer_output(stack: LayerStack, services: Services) -> tuple[Output, bool]:
         layer = stack.layer
         t0 = time.perf_counter()
         # σ, the bias and each map's statistics are applied strip by strip inside the engine.
-        maps = conv_layer(stack.x, layer.weight, layer.bias, groups=layer.groups,
+        maps = conv_layer(stack.x, layer.weight32, layer.bias, groups=layer.groups,
                           activation=layer.activation, spec=layer.spec)
         return Output(maps.y, maps.minimum, maps.maximum, maps.mean, time.perf_counter() - t0)
 
@@ -87,6 +88,7 @@ def convolve(parsed: Parsed[schemas.ConvolveParams], services: Services) -> Resp
     params = parsed.params
     stack = services.build(parsed)
     out, computed = layer_output(stack, services)
+    require_finite("weights", out.mins, out.maxs)
     timing = server_timing(start, out.seconds, computed)
     if params.format == "npy":
         return npy_response(out.y, "feature_maps.npy", timing)
@@ -121,8 +123,9 @@ def convolve(parsed: Parsed[schemas.ConvolveParams], services: Services) -> Resp
                "One feature map (`index`) or a labelled grid of all, as PNG")
 def feature_maps_png(parsed: Parsed[schemas.FeatureMapParams], services: Services) -> Response:
     """One map, or the grid of all."""
-    stack = services.build(parsed)
+    stack = services.build(parsed, "map_png")
     out, _ = layer_output(stack, services)
+    require_finite("weights", out.mins, out.maxs)
     index, scale = parsed.params.index, parsed.params.scale
     if index is not None and index >= out.y.shape[0]:
         raise ParamError("index", f"`index` must be a map index in 0..{out.y.shape[0] - 1}, got {index}")

@@ -31,9 +31,9 @@ def _hw(stack: LayerStack) -> tuple[int, int]:
     return (stack.image.height, stack.image.width)
 
 
-def _receptive(parsed: Parsed[schemas.ReceptiveFieldParams], services: Services
+def _receptive(parsed: Parsed[schemas.ReceptiveFieldParams], services: Services, work: str
                ) -> tuple[LayerStack, ReceptiveField]:
-    stack = services.build(parsed)
+    stack = services.build(parsed, work)
     rf = receptive_field(_hw(stack), row=parsed.params.row, col=parsed.params.col, spec=stack.layer.spec)
     return stack, rf
 
@@ -42,7 +42,7 @@ def _receptive(parsed: Parsed[schemas.ReceptiveFieldParams], services: Services
                "The input box and kernel taps read by output unit (row, col)")
 def receptive_field_json(parsed: Parsed[schemas.ReceptiveFieldParams], services: Services) -> Response:
     """The receptive field of one unit."""
-    stack, rf = _receptive(parsed, services)
+    stack, rf = _receptive(parsed, services, "geometry")
     clipped = None
     if rf.clipped is not None:
         top, left, height, width = rf.clipped
@@ -60,7 +60,7 @@ def receptive_field_json(parsed: Parsed[schemas.ReceptiveFieldParams], services:
                "The receptive field drawn on the input: box, taps, padding")
 def receptive_field_png(parsed: Parsed[schemas.ReceptiveFieldParams], services: Services) -> Response:
     """The receptive field of one unit, drawn on the image."""
-    stack, rf = _receptive(parsed, services)
+    stack, rf = _receptive(parsed, services, "image_png")
     scale = parsed.params.scale or images.auto_scale(*_hw(stack))
     taps = [(r, c, pad) for _, _, r, c, pad in rf.taps]
     return png_response(images.draw_receptive_field(
@@ -71,7 +71,7 @@ def receptive_field_png(parsed: Parsed[schemas.ReceptiveFieldParams], services: 
                "How many output positions each shared weight is used at; per-pixel coverage")
 def weight_usage_json(parsed: Parsed[schemas.WeightUsageParams], services: Services) -> Response:
     """Every shared weight's usage count, and the coverage of the input."""
-    stack = services.build(parsed)
+    stack = services.build(parsed, "geometry")
     spec, params = stack.layer.spec, parsed.params
     cov = coverage(_hw(stack), spec=spec)
     usage = weight_usage(_hw(stack), spec=spec)
@@ -99,15 +99,15 @@ def weight_usage_json(parsed: Parsed[schemas.WeightUsageParams], services: Servi
                "Per-pixel coverage heatmap over the image (magenta: pixels no output reads)")
 def weight_usage_png(parsed: Parsed[schemas.WeightUsageParams], services: Services) -> Response:
     """The coverage heatmap."""
-    stack = services.build(parsed)
+    stack = services.build(parsed, "image_png")
     cov = coverage(_hw(stack), spec=stack.layer.spec)
     data, c = images.draw_coverage(stack.image.pixels, cov, scale=parsed.params.scale)
     return png_response(data, range_headers(float(cov.min()), float(cov.max()), c))
 
 
-def _dense(parsed: Parsed[schemas.DenseMatrixParams], services: Services
+def _dense(parsed: Parsed[schemas.DenseMatrixParams], services: Services, work: str
            ) -> tuple[LayerStack, tuple[int, int, int, int], DenseMatrix]:
-    stack = services.build(parsed)
+    stack = services.build(parsed, work)
     side = services.settings.max_dense_side
     crop = parsed.params.crop or (0, 0, min(stack.image.height, side), min(stack.image.width, side))
     top, left, height, width = crop
@@ -133,7 +133,7 @@ def _dense(parsed: Parsed[schemas.DenseMatrixParams], services: Services
                          f"entries, over the limit of {limit:,} (CONVLENS_MAX_DENSE_ENTRIES); use a smaller "
                          "crop or fewer kernels")
     x = stack.x[:, top : top + height, left : left + width]
-    m = dense_matrix(x.shape, layer.weight, groups=layer.groups, max_entries=limit, spec=layer.spec)
+    m = dense_matrix(x.shape, layer.weight32, groups=layer.groups, max_entries=limit, spec=layer.spec)
     return stack, crop, m
 
 
@@ -141,7 +141,7 @@ def _dense(parsed: Parsed[schemas.DenseMatrixParams], services: Services
                "The layer as a dense weight-tied matrix M (v = M u) for a small crop")
 def dense_matrix_json(parsed: Parsed[schemas.DenseMatrixParams], services: Services) -> Response:
     """M for a crop, as sparse triplets."""
-    stack, crop, m = _dense(parsed, services)
+    stack, crop, m = _dense(parsed, services, "dense")
     layer = stack.layer
     input_shape = (stack.channels, crop[2], crop[3])
     counts = parameter_counts(input_shape, layer.weight.shape, groups=layer.groups, spec=layer.spec)
@@ -159,6 +159,6 @@ def dense_matrix_json(parsed: Parsed[schemas.DenseMatrixParams], services: Servi
                "The dense matrix, each shared weight in its own colour, zeros white")
 def dense_matrix_png(parsed: Parsed[schemas.DenseMatrixParams], services: Services) -> Response:
     """M drawn, a colour per shared weight."""
-    stack, _, m = _dense(parsed, services)
+    stack, _, m = _dense(parsed, services, "dense_png")
     return png_response(images.draw_dense_matrix(m.shape, m.rows, m.cols, m.tied, stack.layer.weight.size,
                                                  parsed.params.scale))

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Response
 from engine import LayerGradient, layer_gradient
 
 from .. import images, schemas
-from ..encode import cached_png, floats, json_response, npy_response, range_headers
+from ..encode import cached_png, floats, json_response, npy_response, range_headers, require_finite
 from ..errors import ParamError
 from ..layer import LayerStack, json_text, target_weights
 from ..params import Parsed
@@ -24,10 +24,10 @@ def _check_index(index: tuple[int, int, int, int], shape: tuple[int, ...]) -> No
                              f"shape {list(shape)}")
 
 
-def _gradient(parsed: Parsed[schemas.GradientParams], services: Services
+def _gradient(parsed: Parsed[schemas.GradientParams], services: Services, work: str
               ) -> tuple[LayerStack, LayerGradient, tuple[object, ...]]:
     params = parsed.params
-    stack = services.build(parsed)
+    stack = services.build(parsed, work)
     layer = stack.layer
     _check_index(params.weight, layer.weight.shape)
     target, target_field = None, "target_kernels"
@@ -50,11 +50,14 @@ def _gradient(parsed: Parsed[schemas.GradientParams], services: Services
            params.weight, unit)
 
     def compute() -> LayerGradient:
-        return layer_gradient(stack.x, layer.weight, layer.bias, params.weight, groups=layer.groups,
+        return layer_gradient(stack.x, layer.weight32, layer.bias, params.weight, groups=layer.groups,
                               activation=layer.activation, loss=params.loss, target_weight=target,
                               unit=unit, spec=layer.spec)
 
-    return stack, services.outputs.get_or_compute(key, compute), key
+    gradient = services.outputs.get_or_compute(key, compute)
+    require_finite("weights", np.asarray(gradient.loss), gradient.grad_w, gradient.grad_b,
+                   gradient.contributions)
+    return stack, gradient, key
 
 
 def _links(stack: LayerStack, params: schemas.GradientParams) -> dict[str, str]:
@@ -75,7 +78,7 @@ def _links(stack: LayerStack, params: schemas.GradientParams) -> dict[str, str]:
 def gradient(parsed: Parsed[schemas.GradientParams], services: Services) -> Response:
     """The loss, every shared weight's gradient, and one weight's contributions."""
     params = parsed.params
-    stack, g, _ = _gradient(parsed, services)
+    stack, g, _ = _gradient(parsed, services, "gradient")
     contrib = g.contributions
     if params.format == "npy":
         return npy_response(contrib.astype(np.float32, copy=False), "contributions.npy")
@@ -100,7 +103,7 @@ def gradient(parsed: Parsed[schemas.GradientParams], services: Services) -> Resp
                "The per-position contributions to one weight's gradient (diverging colormap)")
 def gradient_png(parsed: Parsed[schemas.GradientParams], services: Services) -> Response:
     """One weight's contributions, drawn."""
-    _, g, key = _gradient(parsed, services)
+    _, g, key = _gradient(parsed, services, "gradient_png")
     contrib = g.contributions
 
     def draw() -> tuple[bytes, dict[str, str]]:

@@ -32,7 +32,7 @@ def test_a_preset_layer_carries_one_spec_and_its_weights() -> None:
                    bias="0.5,-1", activation="relu")
     layer = stack.layer
     assert layer.spec == ConvSpec((3, 3), (2, 1), (1, 0), (1, 1))
-    assert layer.weight.shape == (2, 1, 3, 3) and layer.weight.dtype == np.float32
+    assert layer.weight.shape == (2, 1, 3, 3) and layer.weight32.dtype == np.float32
     np.testing.assert_array_equal(layer.weight[0, 0], preset("sobel_x", 3).astype(np.float32))
     assert layer.bias.tolist() == [0.5, -1.0] and layer.names == ("sobel_x", "box")
     assert stack.x.shape == (1, 12, 16)

@@ -1,0 +1,144 @@
+"""What a request will cost, from the shapes alone, before any work is done.
+
+Each estimate gives the output values, the multiply-adds and the peak bytes that the engine and the
+encoder will need. `check` refuses a request over a cap with a ParamError (422) naming the field to
+change and the setting that raises the cap. The byte counts are upper bounds of what the code
+allocates (float32 arrays, the im2col strips of every engine thread, the PNG canvas and its zoom),
+measured against tracemalloc in tests/app/test_cost.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from engine import ConvSpec, parameter_counts
+
+from . import images
+from .errors import ParamError
+from .settings import Settings
+
+if TYPE_CHECKING:
+    from .layer import LayerStack
+    from .schemas import LayerParams
+
+F32 = 4
+STRIP_BYTES = 4 << 20  # one engine thread's im2col buffer, forward or backward (engine/conv.py)
+ENGINE_THREADS = 4  # the engine uses at most this many threads (engine/conv.py)
+JSON_BYTES_PER_NUMBER = 24  # a float as JSON text, with its separator, as pydantic writes it
+
+
+@dataclass(frozen=True)
+class Cost:
+    """The work of one request."""
+
+    output_values: int = 0  # floats the engine writes
+    multiply_adds: int = 0
+    peak_bytes: int = 0  # memory the request holds at its peak
+    png_pixels: int = 0  # pixels of the PNG it draws, after zoom
+
+    def __add__(self, other: Cost) -> Cost:
+        return Cost(self.output_values + other.output_values, self.multiply_adds + other.multiply_adds,
+                    self.peak_bytes + other.peak_bytes, self.png_pixels + other.png_pixels)
+
+
+def conv_cost(input_shape: tuple[int, int, int], weight_shape: tuple[int, ...], spec: ConvSpec,
+              groups: int) -> Cost:
+    """One conv layer's forward pass: σ(conv(x) + b) with statistics."""
+    c, h, w = input_shape
+    j, cg, kh, kw = weight_shape
+    h_out, w_out = spec.output_shape((h, w))
+    out = j * h_out * w_out
+    padded = c * (h + 2 * spec.padding[0]) * (w + 2 * spec.padding[1])
+    return Cost(out, out * cg * kh * kw, F32 * (c * h * w + padded + out) + ENGINE_THREADS * STRIP_BYTES)
+
+
+def gradient_cost(forward: Cost, input_shape: tuple[int, int, int], with_target: bool) -> Cost:
+    """Forward, loss and backward of one layer: z, σ(z), dL/dz, dL/dx (and the target's conv)."""
+    c, h, w = input_shape
+    out = forward.output_values
+    convs = 2 if with_target else 1
+    return Cost(out * (convs + 3), forward.multiply_adds * (convs + 2),
+                forward.peak_bytes + F32 * (out * (convs + 3) + 2 * c * h * w))
+
+
+def png_cost(pixels: int) -> Cost:
+    """An RGB canvas of `pixels` after zoom, its colour indices and its encoding buffer."""
+    return Cost(png_pixels=pixels, peak_bytes=pixels * 3 * 3)
+
+
+def dense_cost(nonzeros: int, json: bool) -> Cost:
+    """The dense matrix's triplets (int64 rows, cols, tied; float values), and their JSON."""
+    arrays = nonzeros * (3 * 8 + 8) * 3  # the arrays, their sort, and the broadcast masks
+    text = nonzeros * 4 * JSON_BYTES_PER_NUMBER * 2 if json else 0  # the lists and the text
+    return Cost(output_values=nonzeros, peak_bytes=arrays + text)
+
+
+def check(cost: Cost, settings: Settings, field: str) -> None:
+    """Refuse work over a cap (422), naming `field` as the thing to change and the setting to raise."""
+    caps = (
+        (cost.multiply_adds, settings.max_work, "multiply-adds", "CONVLENS_MAX_WORK"),
+        (cost.peak_bytes, settings.max_request_bytes, "bytes of memory", "CONVLENS_MAX_REQUEST_BYTES"),
+        (cost.png_pixels, settings.max_png_pixels, "PNG pixels", "CONVLENS_MAX_PNG_PIXELS"),
+    )
+    for need, cap, what, setting in caps:
+        if need > cap:
+            raise ParamError(field, f"this request needs about {need:,} {what}, over the limit of {cap:,} "
+                             f"({setting}); ask for less: {ADVICE.get(field, 'a smaller image or layer')}")
+
+
+ADVICE = {
+    "scale": "a smaller `scale`",
+    "crop": "a smaller `crop` or fewer kernels",
+    "max_side": "fewer kernels, a stride, or a smaller `max_side`",
+    "loss": "a smaller image, fewer kernels, or a stride",
+}
+
+
+def _zoomed(height: int, width: int, scale: int) -> int:
+    return height * scale * width * scale
+
+
+def estimate(work: str, stack: LayerStack, params: LayerParams, settings: Settings) -> tuple[Cost, str]:
+    """The cost of `work` on the stack, and the field a learner would change to lower it."""
+    layer = stack.layer
+    c, h, w = stack.input_shape
+    h_out, w_out = layer.spec.output_shape((h, w))
+    forward = conv_cost(stack.input_shape, layer.weight.shape, layer.spec, layer.groups)
+    scale = int(getattr(params, "scale", None) or 1)
+    if work == "forward":
+        return forward, "max_side"
+    if work == "map_png":
+        index = getattr(params, "index", None)
+        maps = 1 if index is not None else layer.kernels
+        return forward + png_cost(maps * _zoomed(h_out + 24, w_out + 4, scale)), "scale"
+    if work == "image_png":
+        zoom = getattr(params, "scale", None) or images.auto_scale(h, w)
+        return png_cost(_zoomed(h, w, zoom) * 2), "scale"
+    if work == "geometry":
+        return Cost(peak_bytes=8 * 3 * h * w), "max_side"
+    if work in ("dense", "dense_png"):
+        side = settings.max_dense_side
+        crop = getattr(params, "crop", None) or (0, 0, min(h, side), min(w, side))
+        counts = parameter_counts((c, crop[2], crop[3]), layer.weight.shape, groups=layer.groups,
+                                  spec=layer.spec) if _fits(layer.spec, crop) else None
+        nonzeros = counts.connections if counts else 0
+        if nonzeros > settings.max_dense_nonzeros:
+            raise ParamError("crop", f"`crop`: the dense matrix has {nonzeros:,} non-zeros, over the limit "
+                             f"of {settings.max_dense_nonzeros:,} (CONVLENS_MAX_DENSE_NONZEROS); choose a "
+                             "smaller crop or fewer kernels")
+        cost = dense_cost(nonzeros, json=work == "dense")
+        if work == "dense_png" and counts is not None:
+            rows, cols = layer.kernels * counts.positions, c * crop[2] * crop[3]
+            cost = cost + png_cost(rows * cols * scale * scale)
+        return cost, "scale" if work == "dense_png" else "crop"
+    if work in ("gradient", "gradient_png"):
+        cost = gradient_cost(forward, stack.input_shape, getattr(params, "loss", "sum") == "mse")
+        if work == "gradient_png":
+            cost = cost + png_cost(_zoomed(h_out, w_out, scale))
+        return cost, "scale" if work == "gradient_png" else "max_side"
+    raise ValueError(f"estimate(): unknown work {work!r}")  # a bug in a caller
+
+
+def _fits(spec: ConvSpec, crop: tuple[int, int, int, int]) -> bool:
+    return all(spec.effective_kernel[a] <= crop[2 + a] + 2 * spec.padding[a] for a in range(2))
