@@ -176,8 +176,8 @@ def measure_train_step(repeats: int) -> None:
 
     The engine's step is one next() of train(..., every=1) (a report per step, so the time includes
     reporting); torch's is zero_grad, conv, mse_loss, backward and step, from the same start weights.
-    Both times are medians of `repeats` steps after a warm-up step; the losses of the two runs are
-    compared step by step.
+    Both times are medians of at least 15 steps after a warm-up step; the losses of the two runs
+    are compared step by step.
     """
     from engine import make_target, train
 
@@ -185,7 +185,8 @@ def measure_train_step(repeats: int) -> None:
     x = rng.standard_normal((3, 512, 512)).astype(np.float32)
     hidden = (rng.standard_normal((8, 3, 3, 3)) / 5).astype(np.float32)
     target = make_target(x, hidden, padding=1)
-    lr, steps = 0.05, repeats + 1
+    lr, steps = 0.05, max(15, repeats) + 1  # a step is a few ms: always enough of them for a median
+    time.sleep(0.3)  # let the previous section's torch (OpenMP) threads go idle
     t0 = time.perf_counter()
     training = train(x, target, 3, padding=1, optimizer="sgd", lr=lr, steps=steps, every=1)
     start = next(training)  # the windows copied once, and step 0's forward and backward
