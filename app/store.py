@@ -44,6 +44,8 @@ import diskcache
 import numpy as np
 import redis
 from numpy.typing import NDArray
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
 
 from .images import FORMATS, DecodedImage
 from .settings import Settings
@@ -393,7 +395,7 @@ class RedisImageStore(_SharedImageStore):
             log.warning("image store: could not delete %s (%s)", key, err)
 
     def _keys(self) -> list[bytes]:
-        return list(self._call(self._redis.scan_iter, match=self.PREFIX + "*", count=1000))
+        return list(self._call(lambda: list(self._redis.scan_iter(match=self.PREFIX + "*", count=1000))))
 
     def __len__(self) -> int:
         """Images in Redis now (scans every key: for tests and diagnostics)."""
@@ -419,7 +421,10 @@ def make_store(settings: Settings) -> ImageStore:
     """
     if settings.redis_url:
         try:
-            client = redis.Redis.from_url(settings.redis_url, socket_timeout=10, socket_connect_timeout=5)
+            client = redis.Redis.from_url(
+                settings.redis_url, socket_timeout=10, socket_connect_timeout=5,
+                # a command cut off by a dropped connection is tried twice more, within 0.25 s, before a 503
+                retry=Retry(ExponentialBackoff(cap=0.25, base=0.02), 2))
         except ValueError as err:
             raise ValueError(f"CONVLENS_REDIS_URL: {err}") from None
         return RedisImageStore(client, settings.redis_ttl_seconds, settings.cache_bytes)

@@ -154,3 +154,20 @@ def test_unreachable_redis_is_unavailable_not_a_miss() -> None:
 def test_ttl_must_be_positive(client: redis.Redis) -> None:
     with pytest.raises(ValueError, match="`ttl_seconds`"):
         RedisImageStore(client, ttl_seconds=0)
+
+
+def test_counting_an_unreachable_redis_is_unavailable() -> None:
+    down = make_store(Settings(redis_url=f"redis://127.0.0.1:{free_port()}/0"))
+    with pytest.raises(StoreUnavailable):
+        len(down)
+    with pytest.raises(StoreUnavailable):
+        _ = down.nbytes
+    down.close()
+
+
+def test_a_dropped_connection_reconnects(redis_url: str, client: redis.Redis) -> None:
+    store = make_store(Settings(redis_url=redis_url, cache_bytes=1))  # no memory tier
+    key = store.put(_image(0))
+    client.client_kill_filter(_type="normal", skipme=True)  # as a Redis restart or an idle timeout would
+    assert store.get(key) is not None
+    store.close()
