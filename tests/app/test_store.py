@@ -8,6 +8,7 @@ from __future__ import annotations
 import multiprocessing
 import threading
 import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -187,12 +188,26 @@ def _big(seed: int) -> DecodedImage:
     return _image(seed, side=30)
 
 
-def _disk(path: Path, max_bytes: int = 1 << 30, memory_bytes: int = 0) -> DiskImageStore:
-    return DiskImageStore(path, max_bytes, memory_bytes)
+OpenDisk = Callable[..., DiskImageStore]
 
 
-def test_disk_put_get_require(tmp_path: Path) -> None:
-    store = _disk(tmp_path)
+@pytest.fixture
+def disk() -> Iterator[OpenDisk]:
+    """Opens DiskImageStore(path, max_bytes=1 GiB, memory_bytes=0) and closes them after the test."""
+    opened: list[DiskImageStore] = []
+
+    def open_store(path: Path, max_bytes: int = 1 << 30, memory_bytes: int = 0) -> DiskImageStore:
+        store = DiskImageStore(path, max_bytes, memory_bytes)
+        opened.append(store)
+        return store
+
+    yield open_store
+    for store in opened:
+        store.close()
+
+
+def test_disk_put_get_require(disk: OpenDisk, tmp_path: Path) -> None:
+    store = disk(tmp_path)
     img = DecodedImage(make_pixels(6, 9), (18, 12), "WEBP")
     key = store.put(img)
     assert key == image_id(img.pixels) and key in store and len(store) == 1
@@ -201,18 +216,16 @@ def test_disk_put_get_require(tmp_path: Path) -> None:
     assert (out.original_size, out.format) == ((18, 12), "WEBP")
     with pytest.raises(ImageNotFound):
         store.require("0" * 64)
-    store.close()
 
 
-def test_disk_store_survives_a_restart(tmp_path: Path) -> None:
-    first = _disk(tmp_path)
+def test_disk_store_survives_a_restart(disk: OpenDisk, tmp_path: Path) -> None:
+    first = disk(tmp_path)
     key = first.put(_image(3))
     first.close()
-    again = _disk(tmp_path)  # a new process opening the same directory
+    again = disk(tmp_path)  # a new process opening the same directory
     out = again.get(key)
     assert out is not None and key in again
     np.testing.assert_array_equal(out.pixels, _image(3).pixels)
-    again.close()
 
 
 def _put_in_child(directory: str, seed: int) -> str:
@@ -234,8 +247,8 @@ def _get_in_child(directory: str, key: str) -> bytes | None:
         store.close()
 
 
-def test_two_processes_see_each_others_puts(tmp_path: Path) -> None:
-    store = _disk(tmp_path)
+def test_two_processes_see_each_others_puts(disk: OpenDisk, tmp_path: Path) -> None:
+    store = disk(tmp_path)
     mine = store.put(_image(1))
     with multiprocessing.get_context("spawn").Pool(2) as pool:
         theirs = pool.apply(_put_in_child, (str(tmp_path), 2))
@@ -244,62 +257,55 @@ def test_two_processes_see_each_others_puts(tmp_path: Path) -> None:
     out = store.get(theirs)
     assert out is not None
     np.testing.assert_array_equal(out.pixels, _image(2).pixels)
-    store.close()
 
 
-def test_disk_lru_evicts_least_recently_used_by_bytes(tmp_path: Path) -> None:
-    index = _disk(tmp_path / "empty").nbytes  # SQLite's own pages
+def test_disk_lru_evicts_least_recently_used_by_bytes(disk: OpenDisk, tmp_path: Path) -> None:
+    index = disk(tmp_path / "empty").nbytes  # SQLite's own pages
     limit = index + 3 * ENTRY + ENTRY // 2  # room for three entries
-    store = _disk(tmp_path / "store", limit)
+    store = disk(tmp_path / "store", limit)
     keys = [store.put(_big(i)) for i in range(3)]
     time.sleep(0.01)
     assert store.get(keys[0]) is not None  # 0 is now the most recent
     k3 = store.put(_big(3))
     assert [k in store for k in keys] == [True, False, True] and k3 in store
     assert store.nbytes <= limit
-    store.close()
 
 
-def test_disk_eviction_makes_room_for_a_larger_image(tmp_path: Path) -> None:
-    index = _disk(tmp_path / "empty").nbytes
+def test_disk_eviction_makes_room_for_a_larger_image(disk: OpenDisk, tmp_path: Path) -> None:
+    index = disk(tmp_path / "empty").nbytes
     limit = index + 4 * ENTRY
-    store = _disk(tmp_path / "store", limit)
+    store = disk(tmp_path / "store", limit)
     keys = [store.put(_big(i)) for i in range(4)]
     wide = store.put(DecodedImage(make_pixels(30, 75), (75, 30)))  # 2.5 entries' worth
     assert wide in store and store.nbytes <= limit
     assert keys[-1] in store and keys[0] not in store
-    store.close()
 
 
-def test_disk_image_larger_than_the_store_not_stored(tmp_path: Path) -> None:
-    store = _disk(tmp_path, 100)
+def test_disk_image_larger_than_the_store_not_stored(disk: OpenDisk, tmp_path: Path) -> None:
+    store = disk(tmp_path, 100)
     key = store.put(_image(0))
     assert store.get(key) is None and len(store) == 0
-    store.close()
 
 
-def test_disk_corrupt_entry_is_a_miss_and_deleted(tmp_path: Path) -> None:
-    store = _disk(tmp_path)
+def test_disk_corrupt_entry_is_a_miss_and_deleted(disk: OpenDisk, tmp_path: Path) -> None:
+    store = disk(tmp_path)
     key = store.put(_big(0))
-    store.close()
     (entry,) = tmp_path.rglob("*.val")  # diskcache keeps each value in its own file
     entry.write_bytes(entry.read_bytes()[:-100])  # truncated, as by a full disk
-    again = _disk(tmp_path)
+    again = disk(tmp_path)
     assert again.get(key) is None and key not in again
     again.put(_big(0))  # uploading again repairs it
     assert again.get(key) is not None
-    again.close()
 
 
-def test_disk_flipped_bit_is_a_miss(tmp_path: Path) -> None:
-    store = _disk(tmp_path)
+def test_disk_flipped_bit_is_a_miss(disk: OpenDisk, tmp_path: Path) -> None:
+    store = disk(tmp_path)
     key = store.put(_big(0))
     (entry,) = tmp_path.rglob("*.val")
     data = bytearray(entry.read_bytes())
     data[500] ^= 0x10
     entry.write_bytes(bytes(data))
     assert store.get(key) is None
-    store.close()
 
 
 class _Trap:
@@ -312,54 +318,48 @@ class _Trap:
         return (Path.touch, (self.marker,))
 
 
-def test_disk_never_unpickles_an_entry(tmp_path: Path) -> None:
+def test_disk_never_unpickles_an_entry(disk: OpenDisk, tmp_path: Path) -> None:
     key = image_id(_image(0).pixels)
     marker = tmp_path / "unpickled"
     with diskcache.Cache(str(tmp_path / "store")) as plain:  # someone else's writer pickles values
         plain.set(key, _Trap(marker))
         plain.set(image_id(_image(1).pixels), {"a": 1})
-    store = _disk(tmp_path / "store")
+    store = disk(tmp_path / "store")
     assert store.get(key) is None and store.get(image_id(_image(1).pixels)) is None
     assert not marker.exists()
     assert key not in store  # the foreign entry was deleted
-    store.close()
 
 
-def test_disk_refuses_to_store_anything_but_bytes(tmp_path: Path) -> None:
-    store = _disk(tmp_path)
+def test_disk_refuses_to_store_anything_but_bytes(disk: OpenDisk, tmp_path: Path) -> None:
+    store = disk(tmp_path)
     with pytest.raises(TypeError, match="bytes"):
         store._disk.set("k", {"a": 1})
-    store.close()
 
 
-def test_disk_memory_tier_serves_repeated_gets(tmp_path: Path) -> None:
-    store = _disk(tmp_path, memory_bytes=1 << 20)
+def test_disk_memory_tier_serves_repeated_gets(disk: OpenDisk, tmp_path: Path) -> None:
+    store = disk(tmp_path, memory_bytes=1 << 20)
     key = store.put(_image(0))
     first = store.get(key)
     assert first is store.get(key)  # the same object: not read from disk again
-    other = _disk(tmp_path)  # no memory tier: each get reads the disk
+    other = disk(tmp_path)  # no memory tier: each get reads the disk
     a, b = other.get(key), other.get(key)
     assert a is not None and b is not None and a is not b
-    store.close()
-    other.close()
 
 
-def test_disk_ids_that_cannot_be_ids_are_misses(tmp_path: Path) -> None:
-    store = _disk(tmp_path)
+def test_disk_ids_that_cannot_be_ids_are_misses(disk: OpenDisk, tmp_path: Path) -> None:
+    store = disk(tmp_path)
     for key in ("", "../../etc/passwd", "A" * 64, "0" * 63):
         assert store.get(key) is None and key not in store
-    store.close()
 
 
-def test_disk_concurrent_puts_keep_byte_bound(tmp_path: Path) -> None:
-    index = _disk(tmp_path / "empty").nbytes
+def test_disk_concurrent_puts_keep_byte_bound(disk: OpenDisk, tmp_path: Path) -> None:
+    index = disk(tmp_path / "empty").nbytes
     limit = index + 10 * ENTRY
-    store = _disk(tmp_path / "store", limit)
+    store = disk(tmp_path / "store", limit)
     with ThreadPoolExecutor(8) as pool:
         keys = list(pool.map(lambda i: store.put(_big(i)), range(40)))
     assert store.nbytes <= limit and 1 <= len(store) <= 10
     assert sum(k in store for k in keys) == len(store)
-    store.close()
 
 
 # ---------------------------------------------------------------- the factories
