@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 HOST ?= 127.0.0.1
 PORT ?= 8000
+WORKERS ?= 1
 BIN := $(VENV)/bin
 
 .PHONY: run test check lint lint-js bench clean
@@ -19,7 +20,7 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	touch $@ $(VENV)/.installed
 
 run: $(VENV)/.installed
-	$(BIN)/python -m uvicorn app.main:app --host $(HOST) --port $(PORT)
+	$(BIN)/python -m app.serve --host $(HOST) --port $(PORT) --workers $(WORKERS)
 
 lint: lint-js $(VENV)/.installed-test
 	$(BIN)/python -m ruff check .

@@ -21,11 +21,12 @@ from engine import ArgumentError, ArgumentTypeError
 
 from .images import ImageError
 from .pool import ServerBusy
-from .store import ImageNotFound
+from .store import ImageNotFound, StoreUnavailable
 
 log = logging.getLogger("convlens")
 
-__all__ = ["ImageError", "ImageNotFound", "ParamError", "ServerBusy", "api_field", "install_error_handlers"]
+__all__ = ["BodyTimeout", "ImageError", "ImageNotFound", "ParamError", "ServerBusy", "api_field",
+           "install_error_handlers"]
 
 # The engine's argument names in the API's vocabulary.
 ENGINE_FIELDS: Mapping[str, str] = {
@@ -42,6 +43,15 @@ class ParamError(ValueError):
         super().__init__(detail)
         self.field = field
         self.detail = detail
+
+
+class BodyTimeout(Exception):
+    """The request body did not arrive in time: 408."""
+
+    def __init__(self, seconds: int) -> None:
+        super().__init__(seconds)
+        self.detail = (f"the request body did not arrive within {seconds} s (CONVLENS_BODY_SECONDS); "
+                       "check the connection and send it again")
 
 
 def api_field(err: ArgumentError | ArgumentTypeError) -> str:
@@ -79,6 +89,19 @@ async def not_found(request: Request, exc: Exception) -> JSONResponse:
                   "upload the image again", "image_id")
 
 
+async def store_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    """The image store cannot be reached now (Redis down, disk full): 503, try again."""
+    log.warning("image store unavailable on %s: %s", request.url.path, exc)
+    return _error(503, "the image store cannot be reached right now; try again in a moment", None,
+                  {"Retry-After": "5"})
+
+
+async def body_timeout(request: Request, exc: Exception) -> JSONResponse:
+    """The body arrived too slowly: 408, and the connection is closed."""
+    assert isinstance(exc, BodyTimeout)
+    return _error(408, exc.detail, None, {"Connection": "close"})
+
+
 async def server_busy(request: Request, exc: Exception) -> JSONResponse:
     """The compute pool is full or the time budget ran out: 503, try again after Retry-After."""
     assert isinstance(exc, ServerBusy)
@@ -101,12 +124,15 @@ async def http_error(request: Request, exc: Exception) -> JSONResponse:
     return _error(exc.status_code, str(exc.detail), None, getattr(exc, "headers", None))
 
 
+async def out_of_memory(request: Request, exc: Exception) -> JSONResponse:
+    """Out of memory: 503 (try again later); the cost check should have refused such work first."""
+    log.warning("out of memory on %s", request.url.path)
+    return _error(503, "the server is short of memory right now; try again in a moment, or ask for "
+                  "less work (a smaller image, fewer kernels)", None, {"Retry-After": "5"})
+
+
 async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-    """Out of memory: 503 (try again later). Anything else: a logged 500 with the request id."""
-    if isinstance(exc, MemoryError):
-        log.warning("out of memory on %s", request.url.path)
-        return _error(503, "the server is short of memory right now; try again in a moment, or ask for "
-                      "less work (a smaller image, fewer kernels)", None, {"Retry-After": "5"})
+    """A server bug: a logged 500 with the request id."""
     request_id = request.headers.get("x-request-id") or getattr(request.state, "request_id", "-")
     log.exception("unexpected error on %s (request %s)", request.url.path, request_id)
     return _error(500, f"internal error ({type(exc).__name__}, request {request_id}); please report it", None)
@@ -120,6 +146,9 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ImageError, image_error)
     app.add_exception_handler(ImageNotFound, not_found)
     app.add_exception_handler(ServerBusy, server_busy)
+    app.add_exception_handler(BodyTimeout, body_timeout)
+    app.add_exception_handler(MemoryError, out_of_memory)
+    app.add_exception_handler(StoreUnavailable, store_unavailable)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(Exception, unexpected)

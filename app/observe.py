@@ -97,7 +97,7 @@ class RequestLog:
             metrics.latency.labels(route).observe(seconds)
             if "compute" in timing:
                 metrics.compute.labels(route).observe(timing["compute"])
-            if status == 503:
+            if status == 503 and route != "/readyz":  # /readyz reports fullness; it refuses nothing
                 metrics.busy.inc()
         log.info(json.dumps({
             "id": request_id, "method": scope["method"], "route": route, "status": status,

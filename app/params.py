@@ -8,6 +8,7 @@ bad field at once, for the no-JS page.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -16,7 +17,7 @@ from fastapi import Request
 from pydantic import BaseModel, ValidationError
 from starlette.datastructures import UploadFile
 
-from .errors import ImageError, ParamError
+from .errors import BodyTimeout, ImageError, ParamError
 from .settings import Settings
 
 M = TypeVar("M", bound=BaseModel)
@@ -43,7 +44,19 @@ class Parsed(Generic[M]):
 
 
 async def read_values(request: Request, settings: Settings) -> tuple[dict[str, Any], Uploads]:
-    """Query parameters, then the form or JSON body over them; empty text counts as absent."""
+    """Query parameters, then the form or JSON body over them; empty text counts as absent.
+
+    The body must arrive within CONVLENS_BODY_SECONDS (BodyTimeout, 408): a client that trickles it
+    holds no compute slot, and not its connection forever.
+    """
+    try:
+        async with asyncio.timeout(settings.body_seconds):
+            return await _read_values(request, settings)
+    except TimeoutError:
+        raise BodyTimeout(settings.body_seconds) from None
+
+
+async def _read_values(request: Request, settings: Settings) -> tuple[dict[str, Any], Uploads]:
     values: dict[str, Any] = dict(request.query_params)
     uploads = Uploads()
     if request.method == "POST":
@@ -112,6 +125,9 @@ def validate(model: type[M], values: dict[str, Any], settings: Settings) -> M:
 
 
 def _field_name(error: Any) -> str:
+    field = (error.get("ctx") or {}).get("field")
+    if field:  # a field type that names a part of itself, e.g. "layers[2].kernel_size"
+        return str(field)
     loc = error.get("loc") or ()
     return str(loc[0]) if loc else "body"
 

@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass, fields
 from typing import get_type_hints
 
+ZERO_MEANS_AUTO = frozenset({"compute_workers"})  # integer settings whose 0 picks a value by itself
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -30,9 +32,14 @@ class Settings:
     max_png_pixels: int = 33_554_432  # pixels of one PNG after zoom (about 100 MB of RGB)
     max_dense_nonzeros: int = 500_000  # non-zeros of the dense matrix M in one answer (JSON of ~50 MB)
     max_output_magnitude: int = 10**15  # largest |y| a layer may reach (sum |w| + |b|, x in [0, 1])
+    max_stack_layers: int = 8  # layers of a stack whose maps are computed (network, erf, convolve)
+    max_geometry_layers: int = 64  # layers of a stack whose geometry only is computed (receptive-field)
+    max_stack_channels: int = 64  # largest number of maps (output channels) of one layer of a computed stack
     compute_workers: int = 0  # requests computing at once in one worker process (0 = the CPU count)
     queue_depth: int = 8  # requests that may wait for a compute slot; beyond that, 503 at once
     request_seconds: int = 30  # time budget of one request, waiting included (503 past it)
+    header_seconds: int = 10  # a connection must send a request's headers within this time (make run)
+    body_seconds: int = 60  # a request body must arrive within this time (408 past it)
     cache_bytes: int = 512 * 1024 * 1024  # per-process image cache (LRU) in front of the shared store
     store_dir: str = "~/.cache/convlens/images"  # image store on disk (~ is home), for all local workers
     store_bytes: int = 2 * 1024**3  # on-disk image store size (LRU by bytes); it survives restarts
@@ -44,7 +51,8 @@ class Settings:
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
         """Read CONVLENS_* variables over the defaults; ValueError names a bad variable.
 
-        Integer fields must be whole numbers >= 1; string fields take the variable's text as it is.
+        Integer fields must be whole numbers >= 1 (>= 0 for those whose 0 means "automatic", such as
+        compute_workers); string fields take the variable's text as it is.
         """
         env = os.environ if environ is None else environ
         types = get_type_hints(cls)
@@ -60,7 +68,8 @@ class Settings:
                 number = int(env[key])
             except ValueError:
                 raise ValueError(f"{key} must be an integer, got {env[key]!r}") from None
-            if number < 1:
-                raise ValueError(f"{key} must be >= 1, got {number}")
+            least = 0 if f.name in ZERO_MEANS_AUTO else 1
+            if number < least:
+                raise ValueError(f"{key} must be >= {least}, got {number}")
             values[f.name] = number
         return cls(**values)  # type: ignore[arg-type]

@@ -31,7 +31,7 @@ def serve_app(log: Path, timeout: float = 30) -> Iterator[str]:
     base = f"http://127.0.0.1:{port}"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port)],
+            [sys.executable, "-m", "app.serve", "--host", "127.0.0.1", "--port", str(port)],
             cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
         )
         try:

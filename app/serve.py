@@ -1,0 +1,91 @@
+"""Serving ConvLens with uvicorn: an HTTP protocol that closes connections too slow to send headers.
+
+uvicorn times out idle keep-alive connections, but not a client that opens a connection and sends
+its request line and headers a byte at a time (a slow-loris): each such client holds a socket and a
+parser forever. HeaderTimeoutProtocol gives every request CONVLENS_HEADER_SECONDS from the moment the
+connection is idle to its last header, then closes the connection. `make run` selects it with
+`--http app.serve:HeaderTimeoutProtocol`; bodies are timed by the app (CONVLENS_BODY_SECONDS).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from .settings import Settings
+
+HEADER_SECONDS = Settings.from_env().header_seconds
+
+
+class HeaderTimeoutProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with a deadline for each request's headers."""
+
+    _header_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm()
+
+    def on_headers_complete(self) -> None:
+        self._disarm()
+        super().on_headers_complete()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if not self.transport.is_closing():
+            self._arm()  # the next request on this keep-alive connection gets its own deadline
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def _arm(self) -> None:
+        self._disarm()
+        self._header_timer = self.loop.call_later(HEADER_SECONDS, self._too_slow)
+
+    def _disarm(self) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def send_400_response(self, msg: str) -> None:
+        """A request the parser refuses (a URL or headers too long, bad syntax): 400 in JSON, like every
+        other error of the API."""
+        body = json.dumps({"detail": f"{msg} The request line or its headers are malformed or too long "
+                           "(for big weights, POST them in the body instead of the URL).",
+                           "field": None}).encode()
+        head = [b"HTTP/1.1 400 Bad Request"]
+        head += [name + b": " + value for name, value in self.server_state.default_headers]
+        head += [b"content-type: application/json", b"content-length: " + str(len(body)).encode(),
+                 b"x-content-type-options: nosniff", b"connection: close"]
+        self.transport.write(b"\r\n".join(head) + b"\r\n\r\n" + body)
+        self.transport.close()
+
+    def _too_slow(self) -> None:
+        self._header_timer = None
+        if not self.transport.is_closing():
+            self.transport.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m app.serve [--host H] [--port P] [--workers N]`: uvicorn with ConvLens's settings."""
+    import argparse
+
+    import uvicorn
+
+    parser = argparse.ArgumentParser(prog="python -m app.serve", description=main.__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--workers", type=int, default=1, help="worker processes (share the image store)")
+    args = parser.parse_args(argv)
+    uvicorn.run("app.main:app", host=args.host, port=args.port, workers=args.workers,
+                http="app.serve:HeaderTimeoutProtocol",  # closes connections too slow to send headers
+                timeout_keep_alive=5,  # idle keep-alive connections close after 5 s
+                limit_concurrency=1000,  # connections + tasks past this get 503 from uvicorn itself
+                backlog=2048, proxy_headers=True, server_header=False)
+
+
+if __name__ == "__main__":
+    main()
