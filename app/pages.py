@@ -43,12 +43,22 @@ LAYER_FIELDS = (
     "kernels", "weights", "kernel_size", "stride", "padding", "dilation", "groups", "bias",
     "activation", "color", "seed",
 )
-VIEW_FIELDS = ("tab", "unit", "weight", "crop", "step", "decimate")
+VIEW_FIELDS = ("tab", "unit", "weight", "crop", "step", "decimate", "zoom", "lens", "loss", "target", "lr", "sweep", "mode")
 DEFAULTS = {
     "kernels": "sobel_x,sobel_y", "weights": "", "kernel_size": "3", "stride": "1", "padding": "1",
     "dilation": "1", "groups": "1", "bias": "0", "activation": "none", "color": "gray", "seed": "0",
 }
 ACTIVATIONS = ("none", "relu", "sigmoid", "tanh")
+# Fields a learner types; sent empty, each is an error (never a silent default). Their words:
+TYPED = {
+    "kernel_size": "Type a kernel size: a whole number like 3, or two like 3,5 (rows,columns).",
+    "stride": "Type a stride: a whole number of at least 1, or two like 1,2 (rows,columns).",
+    "padding": "Type a padding: a whole number like 1, two like 1,2, or same.",
+    "dilation": "Type a dilation: a whole number of at least 1, or two like 2,1 (rows,columns).",
+    "bias": "Type a bias: a number such as 0 or 0.5, or one per kernel.",
+}
+EXPIRED = ("The image of this link is no longer on the server (it keeps images for a while only): "
+           "upload it again to see it. Your other settings are kept; meanwhile this is the astronaut sample.")
 
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
 router = APIRouter(tags=["page"])
@@ -106,7 +116,8 @@ def _result(stack: LayerStack) -> PageResult:
         if a.unused:
             steps.append(f"input {describe_lines(a.unused, a.axis[:-1])} never read")
         arithmetic.append({"axis": a.axis, "size": a.size, "output": a.output, "unused": a.unused,
-                           "steps": steps})
+                           "steps": steps, "kernel": a.kernel, "stride": a.stride, "padding": a.padding,
+                           "dilation": a.dilation})
     counts = parameter_counts(stack.input_shape, layer.weight.shape, groups=layer.groups, spec=layer.spec)
     h_out, w_out = layer.spec.output_shape(stack.input_shape[1:])
     return PageResult(
@@ -168,7 +179,7 @@ def _render(
         if sample in SAMPLES:
             image_id = ""
         else:
-            notice = "That image is no longer on the server: please upload it again. Showing a sample."
+            notice = EXPIRED
             image_id = ""
             sample = DEFAULT_SAMPLE
     if not image_id:
@@ -176,9 +187,13 @@ def _render(
         image_id = _load_sample(request, sample)
     image = store.require(image_id)
     h, w = image.pixels.shape[:2]
-    result, layer_errors = _compute(request, state, image_id)
+    for name, words in TYPED.items():
+        if name in values and not str(values[name]).strip():
+            errors.setdefault(name, words)
+    result, layer_errors = (None, {}) if errors else _compute(request, state, image_id)
     for name, detail in layer_errors.items():
-        errors.setdefault(name, detail.replace("`", ""))
+        errors.setdefault(name, detail)
+    errors = {name: detail.replace("`", "") for name, detail in errors.items()}
     settings = _settings(request)
     context = {
         "state": state,
@@ -223,6 +238,8 @@ async def submit(request: Request) -> Response:
                 items = [str(v) for v in form.getlist(key) if isinstance(v, str) and v.strip()]
                 if items:
                     values[key] = ",".join(items)
+                elif key in TYPED and key in form:
+                    values[key] = ""  # sent empty: reported, not replaced by a default
             upload = form.get("image")
             data = await read_upload(upload, settings, "image") \
                 if isinstance(upload, UploadFile) and upload.filename else b""
@@ -236,7 +253,7 @@ async def submit(request: Request) -> Response:
     if values.get("sample") and not values.pop("uploaded", ""):
         values.pop("image_id", None)  # a sample picked in the form replaces the previous image
     query = {k: values[k] for k in ("image_id", "sample") if values.get(k)}
-    query.update({k: values[k] for k in (*LAYER_FIELDS, *VIEW_FIELDS) if values.get(k)})
+    query.update({k: values[k] for k in (*LAYER_FIELDS, *VIEW_FIELDS) if values.get(k) or k in TYPED and k in values})
     return RedirectResponse("/?" + urlencode(query), status_code=303)
 
 

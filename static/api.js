@@ -64,6 +64,41 @@ async function errorOf(res) {
   return new ApiError(res.status, detail, field);
 }
 
+/** Most tries of one request while the server answers 503 (its compute pool is full). */
+const BUSY_TRIES = 4;
+
+/**
+ * The seconds a 503 asks the client to wait (Retry-After), between 0.2 and 10.
+ * @param {Response} res
+ * @returns {number}
+ */
+export function retryAfter(res) {
+  const s = Number(res.headers.get('Retry-After'));
+  return Math.min(10, Math.max(0.2, Number.isFinite(s) ? s : 1));
+}
+
+/** Wait `seconds`, or reject with an AbortError when the signal aborts first. */
+function wait(seconds, signal) {
+  return new Promise((resolve, reject) => {
+    const timer = window.setTimeout(resolve, seconds * 1000);
+    signal?.addEventListener('abort', () => { window.clearTimeout(timer); reject(new DOMException('aborted', 'AbortError')); }, { once: true });
+  });
+}
+
+/**
+ * fetch(), tried again after Retry-After while the server answers 503 (full, not broken).
+ * @param {string} path
+ * @param {RequestInit} init
+ * @returns {Promise<Response>}
+ */
+async function fetchRetrying(path, init) {
+  for (let attempt = 1; ; attempt++) {
+    const res = await fetch(path, init);
+    if (res.status !== 503 || attempt >= BUSY_TRIES) return res;
+    await wait(retryAfter(res), init.signal);
+  }
+}
+
 /**
  * POST a body to the API and return its JSON; throws ApiError on a non-2xx answer.
  * @param {string} path
@@ -74,7 +109,7 @@ async function errorOf(res) {
 export async function postJson(path, body, signal) {
   setBusy(1);
   try {
-    const res = await fetch(path, { method: 'POST', body, signal, headers: { Accept: 'application/json' } });
+    const res = await fetchRetrying(path, { method: 'POST', body, signal, headers: { Accept: 'application/json' } });
     if (!res.ok) throw await errorOf(res);
     return await res.json();
   } finally {
@@ -92,7 +127,7 @@ export async function postJson(path, body, signal) {
 export async function postBinary(path, body, signal) {
   setBusy(1);
   try {
-    const res = await fetch(path, { method: 'POST', body, signal });
+    const res = await fetchRetrying(path, { method: 'POST', body, signal });
     if (!res.ok) throw await errorOf(res);
     return await res.arrayBuffer();
   } finally {

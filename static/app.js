@@ -3,13 +3,16 @@
 // kernel editor (kernel-editor.js), the unit under the pointer (unit.js), the formula symbols
 // (symbols.js). The maths lives in convmath.js, the words in format.js, the drawing in views/.
 
-import { ApiError, Channel, Stale, onBusy, postBinary, postJson, uploadImage } from './api.js';
+import { ApiError, Channel, Stale, onBusy, postBinary, postJson, retryAfter, uploadImage } from './api.js';
 import { geometryOf } from './convmath.js';
+import { renderAnswer } from './answer.js';
+import { renderExport } from './export.js';
 import { counted, formatInt } from './format.js';
 import * as controls from './form.js';
 import { ImageSource, sampleBlob } from './image-source.js';
 import { KernelEditor } from './kernel-editor.js';
 import { DEFAULTS, TABS, fromQuery, layerChanged, layerParams, toQuery } from './state.js';
+import { Pixels } from './pixels.js';
 import { Symbols } from './symbols.js';
 import { UnitPointer } from './unit.js';
 import { DenseView } from './views/dense.js';
@@ -17,6 +20,7 @@ import { renderFormula } from './views/formula.js';
 import { FormulaPicture } from './views/formulapic.js';
 import { GradientsView } from './views/gradients.js';
 import { InputView } from './views/input.js';
+import { Lens } from './views/lens.js';
 import { MapsView } from './views/maps.js';
 import { SharingView } from './views/sharing.js';
 import { SlidingView } from './views/sliding.js';
@@ -24,6 +28,8 @@ import { SlidingView } from './views/sliding.js';
 const $ = (sel) => document.querySelector(sel);
 const DEBOUNCE_MS = 150;
 const BUSY_AFTER_MS = 200;
+/** The input panel's greatest height: the photo and the maps share the first screen. */
+const inputMaxHeight = () => Math.max(220, Math.min(560, Math.round(window.innerHeight * 0.62)));
 
 const form = $('#controls');
 const workspace = $('#workspace');
@@ -44,15 +50,22 @@ const app = {
   showError,
   clearFieldError: controls.clearFieldError,
   pinned: () => unit.pinned(),
+  pixels: null,
+  refresh: (push) => refresh(push),
 };
 
 const convolveChannel = new Channel();
 const views = {};
 const inputView = new InputView($('#input-view'));
+const pixels = new Pixels();
+app.pixels = pixels;
 const mapsView = new MapsView($('#maps'), {
-  onHover: (u) => unit.hover(u),
-  onPick: (u) => unit.pin(u),
+  onHover: (u, j) => { if (u) setLensKernel(j, false); unit.hover(u); },
+  onPick: (u, j) => { setLensKernel(j, false); unit.pin(u); },
+  onFocus: (j) => { setLensKernel(j, false); unit.show(); },
+  onBroken: (img) => recoverMap(img),
 });
+const lens = new Lens($('#lens'), { onKernel: (j) => { setLensKernel(j, true); unit.show(); } });
 const formulaPicture = new FormulaPicture($('#formula-pic'), $('#formula-pic-text'));
 const symbols = new Symbols(form, $('#tab-formula'), formulaPicture, () => unit.show());
 const unit = new UnitPointer(app, {
@@ -60,6 +73,7 @@ const unit = new UnitPointer(app, {
   mapsView,
   symbol: () => symbols.current(),
   onPin: (u) => { views.sliding?.follow(u); views.gradients?.mark(unit.pinned()); },
+  onShow: (u, pinned) => showLens(u, pinned),
 });
 const kernels = new KernelEditor(app, () => schedule());
 const image = new ImageSource((file) => useFile(file));
@@ -155,6 +169,36 @@ async function reupload() {
 }
 
 /**
+ * A feature map's <img> failed: after a 404 the server forgot the image (upload it again and
+ * redraw); after a 503 it was full (load it again after Retry-After).
+ * @param {HTMLImageElement} img
+ */
+async function recoverMap(img) {
+  const tries = Number(img.dataset.tries || 0);
+  if (tries >= 3) return;
+  img.dataset.tries = String(tries + 1);
+  const src = img.getAttribute('src');
+  let res;
+  try {
+    res = await fetch(src);
+  } catch {
+    return;
+  }
+  if (res.ok) {
+    img.src = src; // a passing failure: load it again
+  } else if (res.status === 503) {
+    window.setTimeout(() => { img.removeAttribute('src'); img.src = src; }, retryAfter(res) * 1000);
+  } else if (res.status === 404 && image.canUploadAgain(state.sample)) {
+    try {
+      await reupload();
+      await refresh(false);
+    } catch (err) {
+      showError(err);
+    }
+  }
+}
+
+/**
  * POST to the API with the image and layer fields; after a 404 for the image, upload it again
  * (if this page still has it) and retry once.
  * @param {string} path
@@ -191,15 +235,52 @@ function statusSentence(data) {
   return `${data.input_shape.join('×')} input → ${data.output_shape.join('×')} output · ${formatInt(p.conv_weights)} weights shared across ${counted(p.positions, 'position')}`;
 }
 
-/** Redraw the input panel (padding and unused lines) for the current answer. */
-function drawInput() {
+/** Whether the input and the maps are shown 1:1 (else whole, fitted to their boxes). */
+function oneToOne() {
+  return state.zoom === '1';
+}
+
+/** Redraw the input panel (padding and unused lines) and the maps in one frame. */
+function drawStage() {
   if (!result) return;
   const g = geometryOf(result.layer);
-  inputView.draw(g, { rows: result.arithmetic[0].unused, cols: result.arithmetic[1].unused });
+  const img = $('#input-img');
+  if (img.naturalWidth) {
+    pixels.read(img);
+    inputView.draw(g, { rows: result.arithmetic[0].unused, cols: result.arithmetic[1].unused },
+      { picture: pixels.picture(result.layer.color, img), oneToOne: oneToOne(), maxHeight: inputMaxHeight() });
+  }
+  mapsView.render(result, { frame: img.naturalWidth ? inputView.scale : 0, oneToOne: oneToOne() });
   const [c, h, w] = result.input_shape;
-  $('#input-caption').textContent = `${c}×${h}×${w}${g.padding[0] || g.padding[1] ? `, padding ${g.padding[0]}×${g.padding[1]} drawn grey` : ''}`
+  const what = c === 1 ? 'the gray image the layer convolves (luma of the photo)' : 'R, G and B, convolved channel by channel';
+  const zoom = inputView.scale === 1 ? '1:1' : inputView.scale > 1 ? `×${inputView.scale}` : `×${inputView.scale.toFixed(2)}`;
+  $('#input-caption').textContent = `${c}×${h}×${w}: ${what} · ${zoom}${g.padding[0] || g.padding[1] ? ` · padding ${g.padding[0]}×${g.padding[1]} grey` : ''}`
     + ($('#input-view').classList.contains('scrolls') ? ' · 1:1, scroll to pan' : '');
+  $('#zoom-toggle').textContent = oneToOne() ? 'Fit whole' : '1:1 pixels';
+  $('#zoom-toggle').setAttribute('aria-pressed', String(oneToOne()));
   unit.show();
+}
+
+/** The map whose unit the lens writes out. */
+function lensKernel() {
+  if (!result) return 0;
+  return Math.min(Math.max(Number(state.lens) || 0, 0), result.maps.length - 1);
+}
+
+function setLensKernel(j, push) {
+  if (String(j) !== state.lens) setState({ lens: String(j) }, push);
+}
+
+function showLens(u, pinned) {
+  lens.show({ result, pixels, img: $('#input-img') }, u, lensKernel(), { pinned });
+}
+
+/** What is still on screen belongs to the last layer that worked: dim it and say so. */
+function markStale() {
+  layerFailed = true;
+  document.body.classList.add('stale');
+  $('#maps-caption').dataset.stale = 'the last layer that worked';
+  $('#status').textContent = 'Fix the field marked in red to see the layer; the maps below are the last layer that worked.';
 }
 
 /**
@@ -215,10 +296,7 @@ async function refresh(push = false) {
     if (err instanceof Stale) return;
     clearErrors();
     showError(err);
-    layerFailed = true;
-    // What is still on screen belongs to the last layer that worked: dim it and say so.
-    document.body.classList.add('stale');
-    $('#maps-caption').dataset.stale = 'the last layer that worked';
+    markStale();
     return;
   }
   layerFailed = false;
@@ -231,16 +309,17 @@ async function refresh(push = false) {
   $('#maps-caption').textContent = `${data.output_shape[1]}×${data.output_shape[2]} each`;
   $('#image-info').textContent = `${data.image.width}×${data.image.height} px working size${data.image.downscaled ? ` (from ${data.image.original_width}×${data.image.original_height})` : ''}`;
   await kernels.nameEdited(data);
-  mapsView.render(data);
   try {
     await inputView.load(`/image/${encodeURIComponent(state.image_id)}.png`);
   } catch {
     // drawn without the picture; the maps still show
   }
-  drawInput();
+  drawStage();
+  renderAnswer(data, $('#answer'));
   renderFormula(data, { numbers: $('#formula-numbers'), arithmetic: $('#arithmetic'), unused: $('#unused') });
   formulaPicture.setResult(data, $('#input-img'));
   kernels.update(data);
+  renderExport(data, $('#export'));
   renderTab();
   renders += 1;
   document.body.dataset.rendered = String(renders);
@@ -252,16 +331,22 @@ function renderTab() {
   views[state.tab]?.render(app);
 }
 
-function schedule() {
+/** Apply the form: at once for a click (stepper, radio, select), after DEBOUNCE_MS while typing. */
+function schedule(now = false) {
   window.clearTimeout(debounce);
-  debounce = window.setTimeout(() => {
-    if (controls.markBadNumbers(form)) return;
+  const apply = () => {
+    if (controls.markBadNumbers(form) || controls.markBadFields(form)) {
+      markStale();
+      return;
+    }
     const next = readForm();
     const changed = layerChanged(state, next);
     state = next;
     // Every settled change of the layer is a history entry, so back/forward step through them.
     if (changed) refresh(true);
-  }, DEBOUNCE_MS);
+  };
+  if (now) apply();
+  else debounce = window.setTimeout(apply, DEBOUNCE_MS);
 }
 
 function selectTab(name, push) {
@@ -312,11 +397,13 @@ function wire() {
     if (e.target.name === 'sample') {
       if (!e.target.value) return;
       image.file = null;
+      controls.clearExpired();
       state = { ...state, sample: e.target.value, image_id: '', unit: '', crop: '' };
       loadSample(true);
       return;
     }
-    schedule();
+    // A click on a radio or a select applies at once; a number typed waits for the debounce.
+    schedule(e.target.tagName === 'SELECT' || e.target.type === 'radio');
   });
   form.addEventListener('submit', (e) => {
     e.preventDefault();
@@ -331,12 +418,17 @@ function wire() {
         padding: result ? result.layer.padding : null,
         oddOnly: name === 'kernel_size' && kernels.oddSizesOnly(),
       });
-      schedule();
+      schedule(true);
     });
   }
+  $('#zoom-toggle').addEventListener('click', () => {
+    setState({ zoom: oneToOne() ? '' : '1' }, true);
+    drawStage();
+  });
 
   image.wire($('#input-view'), $('#drop-hint'));
   unit.wireInput($('#input-view'));
+  unit.wireMaps($('#maps'));
 
   for (const btn of document.querySelectorAll('[role="tab"]')) {
     btn.addEventListener('click', () => selectTab(btn.dataset.tab, true));
@@ -350,19 +442,28 @@ function wire() {
     });
   }
   document.addEventListener('keydown', onKey);
+  // Links to a tab (the answer strip): open it and bring it into view.
+  document.addEventListener('click', (e) => {
+    const link = e.target.closest && e.target.closest('a[data-tab]');
+    if (!link) return;
+    e.preventDefault();
+    selectTab(link.dataset.tab, true);
+    $('#tabs').scrollIntoView({ behavior: 'smooth', block: 'start' });
+  });
   window.addEventListener('popstate', () => {
     const next = fromQuery(location.search);
     const changed = layerChanged(state, next);
     state = next;
     writeForm(state);
+    if (changed) layerFailed = true; // the tabs wait for the answer of the restored layer
     selectTab(state.tab, false);
     if (changed) refresh(false);
-    else unit.show();
+    else { drawStage(); unit.show(); }
   });
   let resizeTimer = 0;
   window.addEventListener('resize', () => {
     window.clearTimeout(resizeTimer);
-    resizeTimer = window.setTimeout(() => { if (result) { mapsView.render(result); drawInput(); renderTab(); } }, DEBOUNCE_MS);
+    resizeTimer = window.setTimeout(() => { if (result) { drawStage(); renderTab(); } }, DEBOUNCE_MS);
   });
 }
 
@@ -375,6 +476,7 @@ function main() {
   views.sharing = new SharingView($('#tab-sharing'));
   views.dense = new DenseView($('#tab-dense'));
   views.gradients = new GradientsView($('#tab-gradients'));
+  controls.showExpired(workspace.dataset.expired);
   wire();
   writeForm(state);
   selectTab(state.tab, false);

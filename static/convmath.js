@@ -291,3 +291,82 @@ export function ticks(lo, hi, count = 3) {
 export function integerScale(size, room, max = 32) {
   return Math.max(1, Math.min(max, Math.floor(room / Math.max(1, size))));
 }
+
+/**
+ * The scale that fits a w×h picture whole into roomW×roomH: the largest whole factor when it
+ * can be enlarged (crisp pixels), the exact fraction when it must shrink (drawn smooth).
+ * @param {number} w
+ * @param {number} h
+ * @param {number} roomW
+ * @param {number} roomH
+ * @param {number} [max=32] largest whole factor
+ * @returns {number}
+ */
+export function fitScale(w, h, roomW, roomH, max = 32) {
+  const f = Math.min(roomW / Math.max(1, w), roomH / Math.max(1, h));
+  return f >= 1 ? Math.min(max, Math.floor(f)) : f;
+}
+
+/**
+ * Every term of one output unit's sum, as engine.conv2d adds them up:
+ *   z = b[j] + Σ_c Σ_u Σ_v W[c][u][v] · x[first + c][s·m + d·u − p][s·n + d·v − p],  y = σ(z)
+ * Taps on padding read x = 0.
+ * @param {Float32Array[]} planes the input's C planes, each H·W row-major
+ * @param {number} h
+ * @param {number} w
+ * @param {number[][][]} kernel W_j, (C/groups)×kh×kw
+ * @param {number} bias b_j
+ * @param {Geometry} g
+ * @param {number} row output row m
+ * @param {number} col output column n
+ * @param {string} activation none | relu | sigmoid | tanh
+ * @param {number} [first=0] the first input channel kernel j reads (its group's)
+ * @returns {{channels: {c: number, sum: number, taps: {u: number, v: number, row: number, col: number,
+ *   padding: boolean, x: number, w: number, product: number}[]}[], sum: number, z: number, y: number}}
+ */
+export function unitTerms(planes, h, w, kernel, bias, g, row, col, activation, first = 0) {
+  const rf = receptiveField(g, row, col, h, w);
+  let sum = 0;
+  const channels = kernel.map((plane, c) => {
+    const xc = planes[first + c];
+    let acc = 0;
+    const taps = rf.taps.map((t) => {
+      const x = t.padding ? 0 : xc[t.row * w + t.col];
+      const wt = plane[t.u][t.v];
+      const product = wt * x;
+      acc += product;
+      return { ...t, x, w: wt, product };
+    });
+    sum += acc;
+    return { c: first + c, sum: acc, taps };
+  });
+  const z = sum + bias;
+  return { channels, sum, z, y: activate(z, activation) };
+}
+
+/**
+ * The first input channel that kernel j reads: ⌊j / (J/groups)⌋ · (C/groups).
+ * @param {number} j
+ * @param {number} kernels J
+ * @param {number} channels C
+ * @param {number} groups
+ * @returns {number}
+ */
+export function firstChannel(j, kernels, channels, groups) {
+  return Math.floor(j / (kernels / groups)) * (channels / groups);
+}
+
+/**
+ * v = Mu + b for the dense matrix's entries (sparse rows, cols, values) and a flat input u.
+ * @param {{rows: number[], cols: number[], values: number[]}} entries
+ * @param {number} rows rows of M
+ * @param {ArrayLike<number>} u the crop, flattened (C, r, q) row-major
+ * @param {(row: number) => number} biasOf the bias of a row's output
+ * @returns {Float64Array}
+ */
+export function denseApply(entries, rows, u, biasOf) {
+  const v = new Float64Array(rows);
+  for (let i = 0; i < rows; i++) v[i] = biasOf(i);
+  for (let i = 0; i < entries.rows.length; i++) v[entries.rows[i]] += entries.values[i] * u[entries.cols[i]];
+  return v;
+}

@@ -7,7 +7,7 @@ export const LAYER_FIELDS = [
   'activation', 'color', 'seed',
 ];
 /** Fields of the view that the API does not see. */
-export const VIEW_FIELDS = ['tab', 'unit', 'weight', 'crop', 'step', 'decimate'];
+export const VIEW_FIELDS = ['tab', 'unit', 'weight', 'crop', 'step', 'decimate', 'zoom', 'lens', 'loss', 'target', 'lr', 'sweep', 'mode'];
 
 export const DEFAULTS = Object.freeze({
   sample: 'astronaut',
@@ -29,6 +29,13 @@ export const DEFAULTS = Object.freeze({
   crop: '',
   step: '0',
   decimate: '',
+  zoom: '', // '1' shows the input and the maps 1:1
+  lens: '0', // the map whose unit the lens writes out
+  loss: 'mse', // the Gradients tab's loss: sum | mse | unit
+  target: 'gaussian', // the hidden kernel of the mse loss
+  lr: '',
+  sweep: '', // the Sliding tab: '' the whole output, 'region' the block around the pinned unit
+  mode: '', // 'channels' edits RGB weights per channel
 });
 
 export const TABS = ['formula', 'sliding', 'sharing', 'dense', 'gradients'];

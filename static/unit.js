@@ -10,7 +10,8 @@ const MOVES = { ArrowUp: [-1, 0], ArrowDown: [1, 0], ArrowLeft: [0, -1], ArrowRi
 export class UnitPointer {
   /**
    * @param {{state: any, result: any, setState: Function}} app the live page state
-   * @param {{inputView: any, mapsView: any, symbol: () => string|null, onPin: (unit: [number, number]|null) => void}} opts
+   * @param {{inputView: any, mapsView: any, symbol: () => string|null, onPin: (unit: [number, number]|null) => void,
+   *   onShow: (unit: [number, number]|null, pinned: boolean) => void}} opts
    */
   constructor(app, opts) {
     this.app = app;
@@ -18,6 +19,7 @@ export class UnitPointer {
     this.mapsView = opts.mapsView;
     this.symbol = opts.symbol;
     this.onPin = opts.onPin;
+    this.onShow = opts.onShow;
     this.hovered = null; // [row, col] under the pointer
   }
 
@@ -64,6 +66,7 @@ export class UnitPointer {
       this.inputView.showField(null);
       this.mapsView.mark(null, false);
       $('#rf-info').textContent = 'Hover a pixel of a feature map (or of the input) to see which input pixels it reads; click to pin it.';
+      this.onShow(null, false);
       return;
     }
     const g = geometryOf(result.layer);
@@ -74,6 +77,7 @@ export class UnitPointer {
     this.mapsView.mark(unit, !this.hovered && Boolean(pinned));
     const onPad = rf.taps.filter((t) => t.padding).length;
     const isPinned = Boolean(pinned) && (!this.hovered || (this.hovered[0] === pinned[0] && this.hovered[1] === pinned[1]));
+    this.onShow(unit, isPinned);
     $('#rf-info').textContent = `Output (${unit[0]}, ${unit[1]}) reads rows ${rf.top}…${rf.top + rf.height - 1}, columns ${rf.left}…${rf.left + rf.width - 1}: ${rf.taps.length} taps, ${onPad} on padding.${isPinned ? ' Pinned: arrow keys move it, Escape unpins.' : ''}`;
   }
 
@@ -95,6 +99,22 @@ export class UnitPointer {
       if (e.key === 'Enter' && this.app.result && !this.app.state.unit) {
         e.preventDefault();
         this.pin(this.outHW().map((n) => Math.floor(n / 2)));
+      }
+    });
+  }
+
+  /**
+   * A feature map with the keyboard focus: Enter (or Space) pins its centre unit, or the unit
+   * already pinned; then the arrow keys move it.
+   * @param {HTMLElement} maps #maps
+   */
+  wireMaps(maps) {
+    maps.addEventListener('keydown', (e) => {
+      if (!e.target.closest || !e.target.closest('.fmap-box') || !this.app.result) return;
+      if (e.key === 'Enter' || e.key === ' ') {
+        e.preventDefault();
+        this.hovered = null;
+        this.pin(this.pinned() || this.outHW().map((n) => Math.floor(n / 2)));
       }
     });
   }

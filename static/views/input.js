@@ -1,6 +1,7 @@
 // The input panel: the image with its padding, lines no output reads, and the receptive field
 // of the current unit (window box and every dilated tap). Drawing only.
 
+import { fitScale } from '../convmath.js';
 import { sizeCanvas } from '../dom.js';
 
 /** Accent colours, as in style.css. */
@@ -41,34 +42,37 @@ export class InputView {
   }
 
   /**
-   * Draw the padded input at the largest integer scale that fits (or shrunk to fit when the
-   * image is wider than the panel), with the never-read lines hatched.
+   * Draw the padded input whole at the largest scale that fits its box (a whole factor when it
+   * is enlarged, smooth when it shrinks), or 1:1 in a scroll box; the gray image in gray mode.
+   * Never-read lines are tinted only when each line is at least 3 screen pixels.
    * @param {{padding: [number, number]}} geom
    * @param {{rows: [number, number][], cols: [number, number][]}} unused
+   * @param {{picture: CanvasImageSource, oneToOne: boolean, maxHeight: number}} opts
    */
-  draw(geom, unused) {
+  draw(geom, unused, opts) {
     this.geom = geom;
     this.unused = unused;
     const w = this.img.naturalWidth;
     const h = this.img.naturalHeight;
     if (!w || !h) return;
     const [ph, pw] = geom.padding;
-    const room = Math.max(120, this.root.clientWidth || this.root.parentElement.clientWidth || 320);
+    const room = Math.max(100, this.root.parentElement.clientWidth - 2 || 320);
     const paddedW = w + 2 * pw;
     const paddedH = h + 2 * ph;
-    // Whole-number zoom only; an image wider than the panel is shown 1:1 in a scroll box.
-    let scale = Math.max(1, Math.floor(room / paddedW));
-    scale = Math.min(scale, Math.max(1, Math.floor(560 / paddedH)), 24);
-    this.root.classList.toggle('scrolls', paddedW > room || paddedH > 640);
+    const scale = opts.oneToOne ? 1 : fitScale(paddedW, paddedH, room, opts.maxHeight, 32);
+    this.root.classList.toggle('scrolls', opts.oneToOne && (paddedW > room || paddedH > opts.maxHeight));
+    this.root.style.maxHeight = opts.oneToOne ? `${opts.maxHeight}px` : '';
     this.scale = scale;
     const cw = paddedW * scale;
     const ch = paddedH * scale;
     const ctx = sizeCanvas(this.base, cw, ch);
+    ctx.imageSmoothingEnabled = scale < 1;
+    this.base.classList.toggle('pixelated', scale >= 1);
     ctx.fillStyle = '#c8c8c8';
     ctx.fillRect(0, 0, cw, ch);
     // Padding as a light checker so it reads as "zeros, not the image".
     ctx.fillStyle = '#b4b4b4';
-    if (ph || pw) {
+    if ((ph || pw) && scale >= 2) {
       for (let r = 0; r < paddedH; r++) {
         for (let c = 0; c < paddedW; c++) {
           const inside = r >= ph && r < ph + h && c >= pw && c < pw + w;
@@ -76,10 +80,13 @@ export class InputView {
         }
       }
     }
-    ctx.drawImage(this.img, pw * scale, ph * scale, w * scale, h * scale);
-    ctx.fillStyle = 'rgba(230, 0, 120, 0.35)';
-    for (const [a, b] of unused.rows) ctx.fillRect(pw * scale, (ph + a) * scale, w * scale, (b - a) * scale);
-    for (const [a, b] of unused.cols) ctx.fillRect((pw + a) * scale, ph * scale, (b - a) * scale, h * scale);
+    ctx.drawImage(opts.picture, pw * scale, ph * scale, w * scale, h * scale);
+    this.tinted = scale >= 3;
+    if (this.tinted) {
+      ctx.fillStyle = 'rgba(230, 0, 120, 0.35)';
+      for (const [a, b] of unused.rows) ctx.fillRect(pw * scale, (ph + a) * scale, w * scale, (b - a) * scale);
+      for (const [a, b] of unused.cols) ctx.fillRect((pw + a) * scale, ph * scale, (b - a) * scale, h * scale);
+    }
     this.base.hidden = false;
     this.img.hidden = true;
     sizeCanvas(this.overlay, cw, ch);
