@@ -52,6 +52,12 @@ const app = {
   pinned: () => unit.pinned(),
   pixels: null,
   refresh: (push) => refresh(push),
+  /** Make these J×C×kh×kw weights the layer's own (the Gradients tab's step). */
+  useWeights(weights) {
+    state = { ...state, weights: JSON.stringify(weights) };
+    writeForm(state);
+    refresh(true);
+  },
 };
 
 const convolveChannel = new Channel();
@@ -472,7 +478,7 @@ function main() {
   state.image_id = workspace.dataset.imageId || state.image_id;
   state.sample = workspace.dataset.sample || '';
   for (const key of Object.keys(DEFAULTS)) if (state[key] === undefined) state[key] = DEFAULTS[key];
-  views.sliding = new SlidingView($('#tab-sliding'), () => ({ state, result, inputImage: $('#input-img'), setState }));
+  views.sliding = new SlidingView($('#tab-sliding'), () => ({ state, result, inputImage: $('#input-img'), setState, pixels, pinned: () => unit.pinned() }));
   views.sharing = new SharingView($('#tab-sharing'));
   views.dense = new DenseView($('#tab-dense'));
   views.gradients = new GradientsView($('#tab-gradients'));

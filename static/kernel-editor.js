@@ -16,11 +16,15 @@ function planesOf(result) {
   return result.maps.map((fmap) => fmap.weights[0].map((row, u) => row.map((_, v) => fmap.weights.reduce((acc, plane) => acc + plane[u][v], 0))));
 }
 
+/** A kh×kw plane as C×kh×kw weights acting on the mean of the channels (as the API spreads it). */
+function spread(plane, c) {
+  return Array.from({ length: c }, () => plane.map((row) => row.map((x) => x / c)));
+}
+
 /** A plane shaped like the entries of `weights` (J×kh×kw, or J×C×kh×kw spread over C). */
 function likeEntries(weights, plane) {
   if (!weights.length || !Array.isArray(weights[0][0][0])) return plane;
-  const c = weights[0].length;
-  return Array.from({ length: c }, () => plane.map((row) => row.map((x) => x / c)));
+  return spread(plane, weights[0].length);
 }
 
 export class KernelEditor {
@@ -44,9 +48,20 @@ export class KernelEditor {
     });
     $('#weights-reset').addEventListener('click', () => {
       this.weightsField.value = '';
-      this.list.render(this.names(), this.seed(), false);
+      this.edited = [];
+      this.list.render(this.names(), this.seed(), []);
       this.onChange();
     });
+    this.edited = []; // per kernel: its weights differ from its preset's
+    $('#weights-mean').addEventListener('change', (e) => {
+      this.app.setState({ mode: e.target.checked ? 'mean' : '' }, true);
+      if (this.app.result) this.update(this.app.result);
+    });
+  }
+
+  /** In RGB, whether the grids show one kernel per channel (else one on the mean of R, G, B). */
+  perChannel() {
+    return this.app.state.color === 'rgb' && this.app.state.mode !== 'mean';
   }
 
   /** The kernel names in the list, in order. */
@@ -61,7 +76,7 @@ export class KernelEditor {
   /** Put a state's kernels and weights into the controls. */
   show(state) {
     const names = state.kernels.split(',').map((n) => n.trim()).filter(Boolean);
-    this.list.render(names, Number(state.seed) || 0, Boolean(state.weights));
+    this.list.render(names, Number(state.seed) || 0, state.weights ? this.edited : []);
     this.weightsField.value = state.weights;
     this.updateCount();
   }
@@ -127,10 +142,13 @@ export class KernelEditor {
     const own = this.ownWeights() || [];
     return Promise.all(names.map(async (name, k) => {
       const mine = own[k];
-      if (!mine || !Array.isArray(mine[0]) || Array.isArray(mine[0][0])) return true;
+      if (!mine || !Array.isArray(mine[0])) return true;
+      const differs = (plane, ref, f) => plane.some((row, u) => row.some((x, v) => Math.abs(x - ref[u][v] * f) > 1e-6 * Math.max(1, Math.abs(ref[u][v]))));
       try {
         const ref = await this.presetPlane(name, seed + k);
-        return mine.some((row, u) => row.some((x, v) => Math.abs(x - ref[u][v]) > 1e-6 * Math.max(1, Math.abs(ref[u][v]))));
+        // J×kh×kw, or J×C×kh×kw where the preset acts on the mean of the C channels.
+        if (!Array.isArray(mine[0][0])) return differs(mine, ref, 1);
+        return mine.some((plane) => differs(plane, ref, 1 / mine.length));
       } catch {
         return true;
       }
@@ -140,10 +158,15 @@ export class KernelEditor {
   /** With your own weights, name each map whose kernel you changed "<preset> (edited)". */
   async nameEdited(result) {
     const { state } = this.app;
-    if (!state.weights) return;
+    if (!state.weights) {
+      this.edited = [];
+      return;
+    }
     const names = state.kernels.split(',').filter(Boolean);
     const edited = await this.editedKernels(names, Number(state.seed) || 0);
-    if (names.length === result.maps.length) result.maps.forEach((fmap, j) => { if (edited[j]) fmap.name = `${names[j]} (edited)`; });
+    this.edited = edited;
+    // Each map keeps its kernel's preset name; only the kernels you changed say "(edited)".
+    if (names.length === result.maps.length) result.maps.forEach((fmap, j) => { fmap.name = edited[j] ? `${names[j]} (edited)` : names[j]; });
   }
 
   /**
@@ -164,6 +187,22 @@ export class KernelEditor {
   }
 
   /**
+   * The J×C×kh×kw weights the per-channel grids were filled from: your own when they are 4-D,
+   * else the presets spread over the channels (as the API spreads them), else the answer's.
+   * @returns {Promise<number[][][][]>}
+   */
+  async baseChannels(own, names, seed) {
+    const c = this.app.result ? this.app.result.input_shape[0] : 3;
+    if (own && own.every((kernel) => Array.isArray(kernel[0][0]))) return own;
+    if (own) return own.map((plane) => spread(plane, c));
+    try {
+      return await Promise.all(names.map(async (name, k) => spread(await this.presetPlane(name, seed + k), c)));
+    } catch {
+      return this.app.result ? this.app.result.maps.map((m) => m.weights) : [];
+    }
+  }
+
+  /**
    * The user changed the kernel list: add, remove, another preset, or a weight in a grid.
    * @param {{kind: string, index: number, name?: string}} change
    */
@@ -175,7 +214,8 @@ export class KernelEditor {
     const write = () => { this.weightsField.value = JSON.stringify(own); };
     try {
       if (change.kind === 'weights') {
-        this.weightsField.value = JSON.stringify(this.list.readGrids(await this.basePlanes(own, names, seed)));
+        const base = this.perChannel() ? await this.baseChannels(own, names, seed) : await this.basePlanes(own, names, seed);
+        this.weightsField.value = JSON.stringify(this.list.readGrids(base));
       } else if (change.kind === 'remove') {
         if (names.length <= 1) {
           this.message('A layer needs at least one kernel.');
@@ -203,7 +243,11 @@ export class KernelEditor {
       return;
     }
     if (change.kind !== 'weights') {
-      this.list.render(names, seed, Boolean(this.weightsField.value));
+      // Kernels keep their own "edited" mark; a swapped-in preset is not edited.
+      if (change.kind === 'remove') this.edited.splice(change.index, 1);
+      if (change.kind === 'add') this.edited.push(false);
+      if (change.kind === 'preset') this.edited[change.index] = false;
+      this.list.render(names, seed, this.weightsField.value ? this.edited : []);
       this.updateCount();
     }
     this.onChange();
@@ -213,10 +257,14 @@ export class KernelEditor {
   update(result) {
     const { state } = this.app;
     if (!$('#kernel-list').contains(document.activeElement)) {
-      this.list.render(state.kernels.split(',').filter(Boolean), Number(state.seed) || 0, Boolean(state.weights));
+      this.list.render(state.kernels.split(',').filter(Boolean), Number(state.seed) || 0, state.weights ? this.edited : []);
       this.updateCount();
     }
-    this.list.fillGrids(planesOf(result));
+    const perChannel = this.perChannel();
+    const rgb = result.input_shape[0] > 1;
+    $('#weights-mean-row').hidden = !rgb;
+    $('#weights-mean').checked = rgb && !perChannel;
+    this.list.fillGrids(perChannel ? result.maps.map((m) => m.weights) : planesOf(result), perChannel, rgb);
     $('#weights-mode').textContent = state.weights
       ? `Using your own ${result.layer.kernel_size.join('×')} weights. A new kernel size goes back to the presets.`
       : 'Open a kernel\'s weights to edit them; the layer then uses your numbers.';

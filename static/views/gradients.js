@@ -5,6 +5,7 @@ import { Channel, Stale, parseNpy } from '../api.js';
 import { ravelIndex, runningSum } from '../convmath.js';
 import { counted, formatInt, formatNumber } from '../format.js';
 import { clear, colourBar, el, kernelTable, pageLimit, sizeCanvas } from '../dom.js';
+import { GradStep } from './gradstep.js';
 
 const ACCENT = '#e4572e';
 /** The API lists contributions up to this many positions (CONVLENS_MAX_VALUES). */
@@ -26,7 +27,18 @@ export class GradientsView {
     this.sum = root.querySelector('#grad-sum');
     this.untied = root.querySelector('#grad-untied');
     this.intro = root.querySelector('#grad-intro');
+    this.loss = root.querySelector('#grad-loss');
+    this.target = root.querySelector('#grad-target');
+    this.same = root.querySelector('#grad-same');
+    this.step = new GradStep(root);
     this.app = null;
+    const onLoss = () => {
+      if (!this.app) return;
+      this.app.setState({ loss: this.loss.value, target: this.target.value }, true);
+      this.render(this.app);
+    };
+    this.loss.addEventListener('change', onLoss);
+    this.target.addEventListener('change', onLoss);
     this.select.addEventListener('change', () => {
       if (!this.app) return;
       const weight = this.selectedWeight(this.app);
@@ -90,8 +102,8 @@ export class GradientsView {
    * so the server answers it from the gradient it has just cached.
    * @returns {Promise<{values: Float32Array, ho: number, wo: number}>}
    */
-  async fetchContributions(app, weight, signal) {
-    const npy = parseNpy(await app.callApi('/api/gradient', { weight: weight.join(','), loss: 'sum', format: 'npy', values: null }, signal, true));
+  async fetchContributions(app, extra, signal) {
+    const npy = parseNpy(await app.callApi('/api/gradient', { ...extra, format: 'npy', values: null }, signal, true));
     const [ho, wo] = npy.shape;
     return { values: npy.data, ho, wo };
   }
@@ -157,6 +169,41 @@ export class GradientsView {
     draw();
   }
 
+  /** What the loss is and what each position contributes, in words. */
+  introText(result, loss, unitRC, pinned) {
+    const act = result.layer.activation;
+    const sigma = act === 'none' ? '' : ` · σ′(z) (${act})`;
+    if (loss === 'sum') {
+      return `Loss L = Σ y, the sum of the feature map, so ∂L/∂y = 1 at every position. Each output position contributes 1${sigma} · x, the pixel the picked weight reads there; backpropagation adds them all up.`;
+    }
+    if (loss === 'unit') {
+      return `Loss L = y[${unitRC[0]}, ${unitRC[1]}], one output unit (${pinned ? 'the pinned one' : 'the centre: pin a unit to choose'}), so only that position contributes: its window's pixel${sigma}. Every other position gives 0.`;
+    }
+    return `Loss L = mean over positions of (y − t)², where t is the output of a hidden ${this.target.value} kernel on the same image. Position (m, n) contributes (2/M)(y − t)${sigma} · x: positions where the map is already right add nothing.`;
+  }
+
+  /** Say when two kernels get one identical gradient, and why the maths makes it so. */
+  sameGradient(result, data, loss, weight) {
+    const g = data.grad_w;
+    const J = g.length;
+    const same = [];
+    const flat = g.map((k) => k.flat(2));
+    for (let a = 0; a < J; a++) {
+      for (let b = a + 1; b < J; b++) {
+        if (flat[a].every((x, i) => Math.abs(x - flat[b][i]) <= 1e-6 * Math.max(1, Math.abs(x)))) same.push([a, b]);
+      }
+    }
+    let text = '';
+    if (loss === 'unit' && J > 1) text = `Only kernel ${weight[0]} gets a gradient: the unit belongs to its map, so the other kernels' weights do not change L and their gradient is 0.`;
+    else if (same.length && loss === 'sum' && result.layer.activation === 'none') {
+      text = `Every kernel gets the same gradient here, and that is the maths: with L = Σ y and no σ, ∂L/∂y = 1 everywhere, so ∂L/∂W_j[c, u, v] = Σ x over the pixels the tap reads, which does not depend on the kernel's weights. Choose the mse loss, one unit, or an activation to see the kernels differ.`;
+    } else if (same.length) {
+      text = `Kernels ${same.map((p) => p.join(' and ')).join(', ')} get the same gradient: they have the same weights${loss === 'mse' ? ' and the same target' : ''}, so the maths gives them the same update.`;
+    }
+    this.same.textContent = text;
+    this.same.hidden = !text;
+  }
+
   async render(app) {
     this.app = app;
     const { result } = app;
@@ -166,25 +213,34 @@ export class GradientsView {
     clear(this.grid);
     this.grid.append(kernelTable(result.maps[weight[0]].weights[0], null, { selected: [weight[2], weight[3]] }),
       el('p', { className: 'muted', text: 'Click a weight (channel 0).' }));
-    const act = result.layer.activation;
-    const sigma = { relu: 'ReLU', sigmoid: 'sigmoid', tanh: 'tanh' }[act];
-    const factor = sigma ? 'σ′(z)' : '∂L/∂y';
-    this.intro.textContent = sigma
-      ? `Loss L = Σ y with y = ${sigma}(z) (the sum of the feature map), so ∂L/∂z = σ′(z) at each position${act === 'relu' ? ': 1 where z > 0, 0 where ReLU is off' : ''}. Pick a weight: each output position contributes σ′(z) · x at the pixel that weight reads there. Backpropagation adds them all up.`
-      : 'Loss L = Σ y (the sum of the feature map), so ∂L/∂y = 1 everywhere. Pick a weight: each output position contributes ∂L/∂y · x at the pixel that weight reads there. Backpropagation adds them all up.';
+    const loss = ['sum', 'mse', 'unit'].includes(app.state.loss) ? app.state.loss : 'mse';
+    this.loss.value = loss;
+    this.target.value = app.state.target || 'gaussian';
+    this.root.querySelector('#grad-target-row').hidden = loss !== 'mse';
+    const pinned = app.pinned ? app.pinned() : null;
+    const unitRC = pinned || result.output_shape.slice(1).map((n) => Math.floor(n / 2));
+    const extra = { weight: weight.join(','), loss, target_kernels: null, row: null, col: null };
+    if (loss === 'mse') extra.target_kernels = result.maps.map(() => this.target.value).join(',');
+    if (loss === 'unit') Object.assign(extra, { row: String(unitRC[0]), col: String(unitRC[1]) });
+    this.intro.textContent = this.introText(result, loss, unitRC, Boolean(pinned));
     const [, ho, wo] = result.output_shape;
     const small = ho * wo <= valuesLimit();
     let data;
     let listed = null;
     try {
       [data, listed] = await this.channel.run(async (signal) => {
-        const json = await app.callApi('/api/gradient', { weight: weight.join(','), loss: 'sum', values: small ? 'true' : 'false' }, signal);
-        return [json, small ? null : await this.fetchContributions(app, weight, signal)];
+        const json = await app.callApi('/api/gradient', { ...extra, values: small ? 'true' : 'false' }, signal);
+        return [json, small ? null : await this.fetchContributions(app, extra, signal)];
       });
     } catch (err) {
-      if (!(err instanceof Stale)) app.showError(err);
+      if (!(err instanceof Stale)) {
+        clear(this.map);
+        this.map.append(el('p', { className: 'field-error', text: err.message.replace(/`/g, '') }));
+      }
       return;
     }
+    this.sameGradient(result, data, loss, weight);
+    this.step.prepare({ app, data, extra, weight });
     clear(this.map);
     const img = el('img', { className: 'pixelated grad-img', src: data.contributions.png, alt: `contributions of weight (${weight.join(', ')}) at each output position` });
     const room = Math.max(160, Math.min(420, this.map.clientWidth || 320));
@@ -206,11 +262,12 @@ export class GradientsView {
     this.box = box;
     this.map.append(box,
       el('p', { className: 'muted small', text: fits ? `${ho}×${wo} positions, shown ×${scale}` : `${ho}×${wo} positions, shown 1:1 (scroll to pan)` }),
-      colourBar(data.contributions.min, data.contributions.max, `${factor} · x`),
+      colourBar(data.contributions.min, data.contributions.max, '∂L/∂y · σ′ · x'),
       el('p', { className: 'muted grad-unit' }));
     this.mark(app.pinned ? app.pinned() : null);
     const n = ho * wo;
     const name = `∂L/∂W${subscript(weight[0])}[${weight[1]}, ${weight[2]}, ${weight[3]}]`;
+    this.sum.dataset.loss = String(data.value);
     this.sum.textContent = `${name} = ${formatNumber(data.grad_w_at_weight, 6)}`;
     this.sum.dataset.api = String(data.grad_w_at_weight);
     if (this.values) {

@@ -47,11 +47,12 @@ export class KernelList {
    * Rebuild the list for these names. Random kernels show the seed they use (seed + k).
    * @param {string[]} names
    * @param {number} seed
-   * @param {boolean} edited whether the layer uses the user's own weights
+   * @param {boolean[]} edited per kernel, whether its weights differ from its preset's
    */
   render(names, seed, edited) {
     clear(this.list);
     names.forEach((name, j) => {
+      const mine = Boolean(edited[j]);
       const options = this.presets.includes(name) ? this.presets : [name, ...this.presets];
       const select = el('select', { name: 'kernels', 'aria-label': `kernel ${j}: preset`, dataset: { j: String(j) } },
         ...options.map((p) => el('option', { value: p, selected: p === name, text: p })));
@@ -59,7 +60,7 @@ export class KernelList {
         el('span', { className: 'kernel-index', text: String(j) }),
         select,
         name === 'random' ? el('span', { className: 'kernel-seed muted', text: `seed ${seed + j}` }) : null,
-        edited ? el('span', { className: 'kernel-edited', text: 'edited' }) : null,
+        mine ? el('span', { className: 'kernel-edited', text: 'edited' }) : null,
         el('button', {
           type: 'button', className: 'kernel-remove', dataset: { j: String(j) },
           'aria-label': `remove kernel ${j} (${name})`, title: 'remove this kernel', text: '×',
@@ -79,45 +80,64 @@ export class KernelList {
   }
 
   /**
-   * Fill each kernel's grid with its weights.
-   * @param {number[][][]} planes J×kh×kw, in the API's J×kh×kw sense (before the spread over channels)
+   * Fill each kernel's grid with its weights: one grid per kernel (kh×kw), or in RGB one per
+   * channel (C×kh×kw, the real weights the layer uses).
+   * @param {number[][][]|number[][][][]} planes J×kh×kw, or J×C×kh×kw when perChannel
+   * @param {boolean} perChannel
+   * @param {boolean} [rgb] the layer reads R, G and B
    */
-  fillGrids(planes) {
+  fillGrids(planes, perChannel, rgb = false) {
     if (this.editing()) return;
+    this.perChannel = perChannel;
     for (const details of this.list.querySelectorAll('details.kernel-edit')) {
       const j = Number(details.dataset.j);
       const box = details.querySelector('.grid-box');
       clear(box);
-      const plane = planes[j];
-      if (!plane) continue;
-      if (plane.length * plane[0].length > MAX_GRID_CELLS) {
-        box.append(el('p', { className: 'hint', text: `A ${plane.length}×${plane[0].length} kernel is too big to edit cell by cell here; send \`weights\` to the API instead.` }));
+      const kernel = planes[j];
+      if (!kernel) continue;
+      const channels = perChannel ? kernel : [kernel];
+      const [kh, kw] = [channels[0].length, channels[0][0].length];
+      if (kh * kw > MAX_GRID_CELLS) {
+        box.append(el('p', { className: 'hint', text: `A ${kh}×${kw} kernel is too big to edit cell by cell here; send weights to the API (or a .npy file) instead.` }));
         continue;
       }
-      const table = el('table', { className: 'weights-grid', 'aria-label': `weights of kernel ${j}` });
-      plane.forEach((row, u) => {
-        table.append(el('tr', {}, ...row.map((w, v) => el('td', {}, el('input', {
-          type: 'number', step: 'any', value: String(Number(w.toPrecision(4))),
-          'aria-label': `kernel ${j} weight (${u}, ${v})`, dataset: { j: String(j), u: String(u), v: String(v) },
-        })))));
+      channels.forEach((plane, c) => {
+        const label = perChannel ? `channel ${'RGB'[c] || c} (c = ${c})` : rgb ? 'one grid on the mean of R, G, B (each channel gets a third)' : '';
+        if (label) box.append(el('p', { className: 'grid-caption', text: label }));
+        const table = el('table', { className: 'weights-grid', 'aria-label': `weights of kernel ${j}${perChannel ? `, channel ${c}` : ''}` });
+        plane.forEach((row, u) => {
+          table.append(el('tr', {}, ...row.map((w, v) => {
+            const value = String(Number(w.toPrecision(4)));
+            const input = el('input', {
+              type: 'text', inputmode: 'decimal', value, title: String(w), autocomplete: 'off',
+              'aria-label': `kernel ${j}${perChannel ? ` channel ${c}` : ''} weight (${u}, ${v})`,
+              dataset: { j: String(j), c: String(c), u: String(u), v: String(v) },
+            });
+            // Wide enough for the whole number: 0.0007243 is never cut to "0.000".
+            input.size = Math.max(4, value.length + 1);
+            return el('td', {}, input);
+          })));
+        });
+        box.append(table);
       });
-      box.append(table);
     }
   }
 
   /**
-   * The weights in the grids, J×kh×kw; kernels without a grid, and cells not edited, keep the given planes.
-   * @param {number[][][]} fallback the current planes
-   * @returns {number[][][]}
+   * The weights in the grids (J×kh×kw, or J×C×kh×kw per channel); kernels without a grid, and
+   * cells not edited, keep the given planes.
+   * @param {any[]} fallback the current weights, shaped as the grids
+   * @returns {any[]}
    */
   readGrids(fallback) {
-    const planes = fallback.map((p) => p.map((row) => row.slice()));
+    const planes = JSON.parse(JSON.stringify(fallback));
     for (const input of this.list.querySelectorAll('.weights-grid input')) {
       // A cell you did not change keeps its exact weight (the grid shows 4 significant digits).
       if (input.value === input.defaultValue) continue;
-      const { j, u, v } = input.dataset;
+      const { j, c, u, v } = input.dataset;
       const x = Number(input.value);
-      if (planes[j] && planes[j][u]) planes[j][u][v] = Number.isFinite(x) ? x : 0;
+      const plane = this.perChannel ? planes[j]?.[c] : planes[j];
+      if (plane && plane[u]) plane[u][v] = Number.isFinite(x) && input.value.trim() !== '' ? x : 0;
     }
     return planes;
   }
