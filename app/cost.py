@@ -9,10 +9,11 @@ measured against tracemalloc in tests/app/test_cost.py.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from engine import ConvSpec, parameter_counts
+from engine import ConvSpec, StackCost, parameter_counts
 
 from . import images
 from .errors import ParamError
@@ -92,6 +93,7 @@ ADVICE = {
     "crop": "a smaller `crop` or fewer kernels",
     "max_side": "fewer kernels, a stride, or a smaller `max_side`",
     "loss": "a smaller image, fewer kernels, or a stride",
+    "layers": "fewer or smaller layers, fewer maps, a stride or a pool early on, or a smaller `max_side`",
 }
 
 
@@ -101,6 +103,8 @@ def _zoomed(height: int, width: int, scale: int) -> int:
 
 def estimate(work: str, stack: LayerStack, params: LayerParams, settings: Settings) -> tuple[Cost, str]:
     """The cost of `work` on the stack, and the field a learner would change to lower it."""
+    if stack.network is not None:
+        return network_estimate(work, stack, params)
     layer = stack.layer
     c, h, w = stack.input_shape
     h_out, w_out = layer.spec.output_shape((h, w))
@@ -138,6 +142,58 @@ def estimate(work: str, stack: LayerStack, params: LayerParams, settings: Settin
             cost = cost + png_cost(_zoomed(h_out, w_out, scale))
         return cost, "scale" if work == "gradient_png" else "max_side"
     raise ValueError(f"estimate(): unknown work {work!r}")  # a bug in a caller
+
+
+def stack_forward_cost(input_shape: tuple[int, int, int], cost: StackCost,
+                       paddings: Sequence[tuple[int, int]]) -> Cost:
+    """A stack's forward pass, every layer's output kept (engine/stack.py's stack_forward).
+
+    Peak: the input, every output, the padded copy of the largest layer input (paddings: each
+    layer's (p_h, p_w)) next to that input, and the engine threads' strips.
+    """
+    c, h, w = input_shape
+    padded = max(lc.input_shape[0] * (lc.input_shape[1] + 2 * p[0]) * (lc.input_shape[2] + 2 * p[1])
+                 for lc, p in zip(cost.layers, paddings, strict=True))
+    values = sum(lc.output_shape[0] * lc.output_shape[1] * lc.output_shape[2] for lc in cost.layers)
+    peak = F32 * (c * h * w + padded) + cost.bytes + ENGINE_THREADS * STRIP_BYTES
+    return Cost(values, cost.multiply_adds, peak)
+
+
+def erf_cost(forward: Cost, input_shape: tuple[int, int, int], cost: StackCost) -> Cost:
+    """The effective receptive field: the forward pass, then one backward pass to the input.
+
+    The backward pass to the input costs about as many multiply-adds as the forward one, and holds
+    two gradients of the largest layer at once, and the (H, W) heatmap in float64.
+    """
+    largest = max(lc.bytes for lc in cost.layers)
+    c, h, w = input_shape
+    return Cost(forward.output_values * 2, forward.multiply_adds * 2,
+                forward.peak_bytes + 2 * largest + F32 * c * h * w + 2 * 8 * h * w)
+
+
+def network_estimate(work: str, stack: LayerStack, params: LayerParams) -> tuple[Cost, str]:
+    """The cost of `work` on a `layers` stack, from its shapes (engine.stack_cost); the field to change."""
+    assert stack.network is not None
+    cost = stack.network.cost
+    forward = stack_forward_cost(stack.input_shape, cost, [n.layer.padding for n in stack.network.layers])
+    c, h, w = stack.input_shape
+    scale = int(getattr(params, "scale", None) or 1)
+    if work == "geometry":
+        return Cost(), "layers"
+    if work == "image_png":  # the image, with up to its own size of padding drawn on each side
+        zoom = getattr(params, "scale", None) or images.auto_scale(h, w)
+        return png_cost(_zoomed(3 * h, 3 * w, zoom)), "scale"
+    if work in ("erf", "erf_png"):
+        erf = erf_cost(forward, stack.input_shape, cost)
+        if work == "erf_png":
+            return erf + png_cost(_zoomed(h, w, scale)), "scale"
+        return erf, "layers"
+    if work in ("map_png", "network_png"):
+        largest = max(lc.output_shape[1] * lc.output_shape[2] for lc in cost.layers)
+        return forward + png_cost(largest * scale * scale), "scale"
+    if work in ("forward", "network"):
+        return forward, "layers"
+    raise ValueError(f"network_estimate(): unknown work {work!r}")  # a bug in a caller
 
 
 def _fits(spec: ConvSpec, crop: tuple[int, int, int, int]) -> bool:

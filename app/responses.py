@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -240,6 +240,143 @@ class PresetsResponse(BaseModel):
 
     size: PairOut
     presets: list[PresetOut]
+
+
+class ReceptiveEntryOut(BaseModel):
+    """Receptive-field arithmetic after one layer (Araujo et al., Distill 2019), per axis [rows, cols]."""
+
+    size: PairOut = Field(description="r: input pixels one unit sees", examples=[[5, 5]])
+    jump: PairOut = Field(description="j: input distance between neighbouring units (effective stride)",
+                          examples=[[2, 2]])
+    start: PairOut = Field(description="input coordinate of the first unit's top-left (negative in padding)",
+                           examples=[[-1, -1]])
+
+
+class StackLayerOut(BaseModel):
+    """One layer of a `layers` stack: its shapes and receptive field."""
+
+    index: int = Field(ge=0)
+    kind: str = Field(examples=["conv"])
+    input_shape: list[int] = Field(description="[C, H, W]")
+    output_shape: list[int] = Field(description="[J, H_out, W_out]")
+    receptive_field: ReceptiveEntryOut | None = Field(
+        description="size, jump and start after this layer; null from a conv_transpose on (its jump is "
+        "a fraction: use the unit's `box`)")
+
+
+class LayerCountsOut(BaseModel):
+    """What one layer holds and costs."""
+
+    weights: int
+    biases: int
+    multiply_adds: int = Field(description="of one forward pass")
+
+
+class NetworkMapOut(BaseModel):
+    """One map of one layer of a stack."""
+
+    index: int = Field(ge=0)
+    name: str = Field(examples=["sobel_x"])
+    min: float
+    max: float
+    mean: float
+    color_min: float = Field(description="value of the first colour of the PNG's colormap")
+    color_max: float = Field(description="value of the last colour")
+    png: str = Field(description="GET URL of the map's PNG (/api/network-map.png)")
+
+
+class NetworkLayerOut(StackLayerOut):
+    """One layer of the stack, run: its spec, parameter counts and maps."""
+
+    spec: dict[str, Any] = Field(description="the layer as understood (pairs as [rows, cols])")
+    parameters: LayerCountsOut
+    maps: list[NetworkMapOut]
+
+
+class NetworkResponse(BaseModel):
+    """A stack of layers run on the image, layer by layer."""
+
+    image: ImageInfo
+    input_shape: list[int] = Field(description="[C, H, W]")
+    output_shape: list[int] = Field(description="[J, H_out, W_out] of the last layer")
+    layers: list[NetworkLayerOut]
+    parameters: int = Field(description="weights and biases of the whole stack")
+    multiply_adds: int = Field(description="of one forward pass of the whole stack")
+    npy: str = Field(description="GET URL of the last layer's output as .npy (/api/convolve)")
+
+
+class StackConvolveResponse(BaseModel):
+    """The output of the last layer of a `layers` stack, with every layer's shapes."""
+
+    image: ImageInfo
+    input_shape: list[int] = Field(description="[C, H, W]")
+    output_shape: list[int] = Field(description="[J, H_out, W_out] of the last layer")
+    layers: list[StackLayerOut]
+    maps: list[NetworkMapOut] = Field(description="the last layer's maps")
+    npy: str = Field(description="GET URL of the output as .npy")
+    values: list | None = Field(None, description="J x H_out x W_out; only with values=true, small outputs")
+
+
+class PaddingOut(BaseModel):
+    """Rows and columns of a box that lie outside the image (on padding)."""
+
+    top: int
+    bottom: int
+    left: int
+    right: int
+
+
+class StackReceptiveFieldResponse(BaseModel):
+    """The input box one unit of the last layer of a `layers` stack reads, and each layer's arithmetic."""
+
+    unit: PairOut = Field(examples=[[0, 0]])
+    input_shape: list[int] = Field(description="[C, H, W]")
+    output_shape: list[int] = Field(description="[H_out, W_out] of the last layer")
+    layers: list[StackLayerOut]
+    box: Box = Field(description="in input coordinates; for stacks without conv_transpose start + "
+                     "unit · jump, size")
+    clipped: Box | None = Field(description="the box inside the image; null if wholly in padding")
+    padding: PaddingOut
+    in_padding: int = Field(description="pixels of the box outside the image")
+    padding_fraction: float = Field(description="share of the box outside the image")
+    png: str = Field(description="GET URL of the box drawn on the image")
+
+
+class ErfResponse(BaseModel):
+    """The effective receptive field of one unit: |∂y / ∂x| summed over input channels."""
+
+    unit: list[int] = Field(description="[layer, channel, row, col]")
+    layer_shape: list[int] = Field(description="[J, H_out, W_out] of the unit's layer")
+    box: Box = Field(description="the theoretical receptive field (may reach into padding)")
+    clipped: Box | None
+    padding: PaddingOut
+    center: list[float] | None = Field(description="heat-weighted mean [row, col]; null if the heat is 0")
+    std: list[float] | None = Field(description="heat-weighted standard deviation per axis [rows, cols]")
+    total: float = Field(description="sum of the heatmap")
+    max: float = Field(description="largest value of the heatmap")
+    png: str = Field(description="GET URL of the heatmap (H x W) as PNG")
+    npy: str = Field(description="GET URL of the (H, W) float32 heatmap as .npy")
+    values: list | None = Field(None, description="H x W heatmap; only with values=true, small images")
+
+
+class NetworkOut(BaseModel):
+    """A well-known network's main path, usable as `layers`."""
+
+    name: str = Field(examples=["vgg16"])
+    title: str = Field(examples=["VGG-16"])
+    input_shape: list[int] = Field(description="[C, H, W] it was trained on")
+    layout: str = Field(description="whose layout this is, and the receptive field it gives")
+    layers: list[dict[str, Any]] = Field(description="the layers, as `layers` takes them")
+    layer_names: list[str]
+    receptive_field: ReceptiveEntryOut = Field(description="after the last layer")
+    output_shape: list[int] = Field(description="[J, H_out, W_out] on input_shape")
+    runnable: bool = Field(description="small enough for /api/network (at most {max_stack_layers} layers)")
+
+
+class NetworksResponse(BaseModel):
+    """Well-known networks' layer lists."""
+
+    networks: list[NetworkOut]
 
 
 def _attach_examples() -> None:

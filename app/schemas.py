@@ -8,16 +8,19 @@ Settings in /openapi.json.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from .fields import (
     Bias,
+    ChannelIndex,
     Crop,
     Dilation,
     Groups,
     KernelSize,
+    LayerIndex,
+    Layers,
     MapIndex,
     MaxSide,
     PaddingField,
@@ -34,15 +37,27 @@ from .responses import (
     CoverageOut,
     DenseEntries,
     DenseMatrixResponse,
+    ErfResponse,
     ErrorResponse,
     GradientResponse,
     ImageInfo,
+    LayerCountsOut,
     LayerInfo,
     MapInfo,
+    NetworkLayerOut,
+    NetworkMapOut,
+    NetworkOut,
+    NetworkResponse,
+    NetworksResponse,
+    PaddingOut,
     ParametersOut,
     PresetOut,
     PresetsResponse,
+    ReceptiveEntryOut,
     ReceptiveFieldResponse,
+    StackConvolveResponse,
+    StackLayerOut,
+    StackReceptiveFieldResponse,
     Tap,
     WeightUsageEntry,
     WeightUsageResponse,
@@ -99,8 +114,29 @@ class LayerParams(BaseModel):
     )
 
 
+LAYERS_DOC = (
+    "a stack of layers instead of the one layer: a JSON list of layer objects, each {\"kind\": conv | "
+    "maxpool | avgpool | relu | sigmoid | tanh | conv_transpose, ...} with PyTorch's fields (kernel_size, "
+    "stride, padding, dilation, groups, out_channels, output_padding, ceil_mode, count_include_pad, "
+    "bias); kind defaults to conv. A conv layer's weights are `kernels` (presets) or `weights` (J x "
+    "kh x kw, or conv J x C/groups x kh x kw, conv_transpose C x J/groups x kh x kw), random "
+    "(PyTorch's init, from `seed`) with only `out_channels`, or else one `sobel_x`; its C follows the "
+    "previous layer. Up to {max_stack_layers} layers when maps are computed ({max_geometry_layers} for "
+    "geometry only), up to {max_stack_channels} maps a layer. GET /api/networks lists ready stacks"
+)
+LAYERS_EXAMPLE = [[{"kind": "conv", "kernels": "sobel_x,sobel_y", "padding": 1}, {"kind": "relu"},
+                   {"kind": "maxpool", "kernel_size": 2}]]
+
+
+def _layers_field(required: bool = False) -> Any:
+    """The `layers` field of a request model (a fresh FieldInfo for each model)."""
+    return Field(... if required else None, description=LAYERS_DOC, examples=LAYERS_EXAMPLE)
+
+
 class ConvolveParams(LayerParams):
     """Convolve the image with the layer."""
+
+    layers: Layers | None = _layers_field()
 
     values: bool = Field(False, description="add the raw output values (for small outputs)", examples=[False])
     format: Literal["json", "npy"] = Field(
@@ -121,6 +157,8 @@ class FeatureMapParams(LayerParams):
 
 class ReceptiveFieldParams(LayerParams):
     """Which output unit to explain."""
+
+    layers: Layers | None = _layers_field()
 
     row: int = Field(0, ge=0, le=65535, description="output row m, 0..H_out-1", examples=[0])
     col: int = Field(0, ge=0, le=65535, description="output column n, 0..W_out-1", examples=[0])
@@ -180,6 +218,39 @@ class GradientParams(LayerParams):
     scale: Scale = Field(1, description="zoom of the PNG, 1..{max_scale}", examples=[1])
 
 
+class NetworkParams(LayerParams):
+    """A stack of layers run on the image: every layer's maps, shapes and receptive field."""
+
+    layers: Layers = _layers_field(required=True)
+
+
+class NetworkMapParams(NetworkParams):
+    """Which map of which layer of the stack to draw."""
+
+    layer: LayerIndex | None = Field(None, description="the layer, 0..L-1 (default: the last)", examples=[0])
+    index: ChannelIndex = Field(0, examples=[0],
+                                description="the map of that layer, 0..J-1 (J at most {max_stack_channels})")
+    scale: Scale = Field(1, description="nearest-neighbour zoom factor, 1..{max_scale}", examples=[2])
+
+
+class ErfParams(NetworkParams):
+    """Which unit's effective receptive field to measure."""
+
+    layer: LayerIndex | None = Field(None, description="the unit's layer, 0..L-1 (default: the last)",
+                                     examples=[2])
+    channel: ChannelIndex = Field(0, description="the unit's map (channel) j of that layer", examples=[0])
+    row: int = Field(0, ge=0, le=65535, description="the unit's row m in that layer's output", examples=[4])
+    col: int = Field(0, ge=0, le=65535, description="the unit's column n in that layer's output",
+                     examples=[4])
+    values: bool = Field(False, description="add the heatmap's values (for images of up to {max_values} "
+                         "pixels); the .npy has them at any size", examples=[False])
+    format: Literal["json", "npy"] = Field(
+        "json", examples=["json"],
+        description="npy: the (H, W) float32 heatmap over the input as a .npy file",
+    )
+    scale: Scale = Field(1, description="zoom of the PNG, 1..{max_scale}", examples=[1])
+
+
 class PresetsParams(BaseModel):
     """Which size to give the presets' weights at."""
 
@@ -191,7 +262,7 @@ class PresetsParams(BaseModel):
 # Every request model, in the order /openapi.json lists them.
 REQUEST_MODELS: tuple[type[BaseModel], ...] = (
     LayerParams, ConvolveParams, FeatureMapParams, ReceptiveFieldParams, WeightUsageParams,
-    DenseMatrixParams, GradientParams,
+    DenseMatrixParams, GradientParams, NetworkParams, NetworkMapParams, ErfParams,
 )
 
 __all__ = [
@@ -200,4 +271,7 @@ __all__ = [
     "FeatureMapParams", "GradientParams", "GradientResponse", "ImageInfo", "LayerInfo", "LayerParams",
     "MapInfo", "ParametersOut", "PresetOut", "PresetsParams", "PresetsResponse", "ReceptiveFieldParams",
     "ReceptiveFieldResponse", "Tap", "WeightUsageEntry", "WeightUsageParams", "WeightUsageResponse",
+    "ErfParams", "ErfResponse", "LayerCountsOut", "NetworkLayerOut", "NetworkMapOut", "NetworkMapParams",
+    "NetworkOut", "NetworkParams", "NetworkResponse", "NetworksResponse", "PaddingOut", "ReceptiveEntryOut",
+    "StackConvolveResponse", "StackLayerOut", "StackReceptiveFieldResponse",
 ]

@@ -79,11 +79,17 @@ def layer_info(stack: LayerStack) -> schemas.LayerInfo:
                              color=stack.color)
 
 
-@compute_route(router, "convolve", schemas.ConvolveParams, schemas.ConvolveResponse,
+@compute_route(router, "convolve", schemas.ConvolveParams,
+               schemas.ConvolveResponse | schemas.StackConvolveResponse,  # type: ignore[arg-type]
                "Convolve the image: shapes, output-size arithmetic, parameter counts, per-map stats and PNG "
-               "URLs; format=npy gives the (J, H_out, W_out) float32 array")
+               "URLs; format=npy gives the (J, H_out, W_out) float32 array. With `layers`, the last layer's "
+               "output of the stack, with every layer's shapes (StackConvolveResponse)")
 def convolve(parsed: Parsed[schemas.ConvolveParams], services: Services) -> Response:
     """The layer applied to the image."""
+    if parsed.params.layers is not None:
+        from .network import convolve_stack  # noqa: PLC0415 - network.py builds on this module
+
+        return convolve_stack(parsed, services)
     start = time.perf_counter()
     params = parsed.params
     stack = services.build(parsed)

@@ -22,7 +22,7 @@ from ..encode import floats, json_response, pairs, parameters_out, png_response,
 from ..errors import ParamError
 from ..layer import LayerStack
 from ..params import Parsed
-from . import Services, compute_route
+from . import Services, compute_route, network
 
 router = APIRouter(prefix="/api", tags=["geometry"])
 
@@ -38,10 +38,16 @@ def _receptive(parsed: Parsed[schemas.ReceptiveFieldParams], services: Services,
     return stack, rf
 
 
-@compute_route(router, "receptive-field", schemas.ReceptiveFieldParams, schemas.ReceptiveFieldResponse,
-               "The input box and kernel taps read by output unit (row, col)")
+@compute_route(router, "receptive-field", schemas.ReceptiveFieldParams,
+               schemas.ReceptiveFieldResponse | schemas.StackReceptiveFieldResponse,  # type: ignore[arg-type]
+               "The input box and kernel taps read by output unit (row, col). With `layers` (geometry "
+               "only, up to CONVLENS_MAX_GEOMETRY_LAYERS): each layer's size, jump and start, and the input "
+               "box of unit (row, col) of the last layer with how much of it is padding "
+               "(StackReceptiveFieldResponse)")
 def receptive_field_json(parsed: Parsed[schemas.ReceptiveFieldParams], services: Services) -> Response:
     """The receptive field of one unit."""
+    if parsed.params.layers is not None:
+        return network.receptive_stack(parsed, services)
     stack, rf = _receptive(parsed, services, "geometry")
     clipped = None
     if rf.clipped is not None:
@@ -60,6 +66,8 @@ def receptive_field_json(parsed: Parsed[schemas.ReceptiveFieldParams], services:
                "The receptive field drawn on the input: box, taps, padding")
 def receptive_field_png(parsed: Parsed[schemas.ReceptiveFieldParams], services: Services) -> Response:
     """The receptive field of one unit, drawn on the image."""
+    if parsed.params.layers is not None:
+        return network.receptive_stack_png(parsed, services)
     stack, rf = _receptive(parsed, services, "image_png")
     scale = parsed.params.scale or images.auto_scale(*_hw(stack))
     taps = [(r, c, pad) for _, _, r, c, pad in rf.taps]
