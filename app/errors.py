@@ -16,6 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from engine import ArgumentError, ArgumentTypeError
 
@@ -119,9 +120,26 @@ async def validation_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def http_error(request: Request, exc: Exception) -> JSONResponse:
-    """Starlette's HTTP errors (404 path, 405 method, 400 bad multipart) with the same shape."""
+    """Starlette's HTTP errors (404 path, 405 method, 400 bad multipart) with the same shape.
+
+    A 405's Allow lists every method of the path (its GET and POST are separate routes, so
+    Starlette's own header would name only one).
+    """
     assert isinstance(exc, StarletteHTTPException)
-    return _error(exc.status_code, str(exc.detail), None, getattr(exc, "headers", None))
+    headers = dict(getattr(exc, "headers", None) or {})
+    if exc.status_code == 405:
+        headers["Allow"] = ", ".join(allowed_methods(request))
+    return _error(exc.status_code, str(exc.detail), None, headers)
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at this request's path."""
+    methods: set[str] = set()
+    for route in request.app.routes:
+        match, _ = route.matches(request.scope)  # PARTIAL: the path matches, the method does not
+        if match != Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    return sorted(methods)
 
 
 async def out_of_memory(request: Request, exc: Exception) -> JSONResponse:

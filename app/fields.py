@@ -71,8 +71,9 @@ def _ints(value: object, name: str, what: str) -> list[int]:
             return [int(s) for s in value.replace(" ", "").split(",")]
         if isinstance(value, int):
             return [value]
-        if isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
-            return list(value)
+        if isinstance(value, list) and all(isinstance(v, int | str) and v is not True and v is not False
+                                           for v in value):
+            return [int(v) for v in value]  # a form or query repeats a field for each item
     except ValueError:
         pass
     except TypeError:
@@ -115,7 +116,10 @@ def _bias(value: object, info: ValidationInfo) -> tuple[float, ...]:
         except ValueError:
             raise field_error("`bias` must be a number or comma-separated numbers, one per kernel") from None
     elif isinstance(value, list):
-        values = value
+        try:
+            values = [float(v) if isinstance(v, str) else v for v in value]  # a form repeats the field
+        except ValueError:
+            raise field_error("`bias` must be a number or one number per kernel") from None
     elif isinstance(value, int | float) and not isinstance(value, bool):
         values = [value]
     else:
@@ -231,9 +235,10 @@ def _limit_schema(base: dict[str, Any], setting: str, low: int, offset: int = 0)
     return WithJsonSchema({**base, "x-limit": {"setting": setting, "minimum": low, "offset": offset}})
 
 
+# Pairs are documented as an int or [h, w] (a query or form writes [h, w] as "h,w"); the reader also
+# takes the text "h,w" in JSON.
 PAIR_SCHEMA = {"anyOf": [{"type": "integer"}, {"type": "array", "items": {"type": "integer"},
-                                                 "minItems": 2, "maxItems": 2},
-                         {"type": "string", "pattern": r"^\s*-?\d+\s*(,\s*-?\d+\s*)?$"}]}
+                                                 "minItems": 2, "maxItems": 2}]}
 
 KernelSize = Annotated[Pair, PlainValidator(bounded_pair(1, "max_kernel_size")), AS_JSON,
                        _limit_schema(PAIR_SCHEMA, "max_kernel_size", 1)]
@@ -245,13 +250,16 @@ PaddingField = Annotated[Padding, PlainValidator(_padding), AS_JSON, _limit_sche
     {"anyOf": [*PAIR_SCHEMA["anyOf"], {"type": "string", "enum": ["same", "valid", "SAME", "VALID"]}]},
     "max_padding", 0)]
 Bias = Annotated[tuple[float, ...], PlainValidator(_bias), AS_JSON, WithJsonSchema({"anyOf": [
-    {"type": "number"}, {"type": "array", "items": {"type": "number"}, "minItems": 1},
-    {"type": "string", "pattern": r"^\s*[-+0-9.eE]+(\s*,\s*[-+0-9.eE]+)*\s*$"}]})]
-Weights = Annotated[list[Any], PlainValidator(_weights), AS_JSON, WithJsonSchema({"anyOf": [
-    {"type": "array", "minItems": 1, "items": {"type": "array"}}, {"type": "string", "minLength": 2}]})]
-QUAD_SCHEMA = {"anyOf": [
-    {"type": "array", "items": {"type": "integer", "minimum": 0}, "minItems": 4, "maxItems": 4},
-    {"type": "string", "pattern": r"^\s*\d+\s*,\s*\d+\s*,\s*\d+\s*,\s*\d+\s*$"}]}
+    {"type": "number", "minimum": -FLOAT32_MAX, "maximum": FLOAT32_MAX},
+    {"type": "array", "items": {"type": "number", "minimum": -FLOAT32_MAX, "maximum": FLOAT32_MAX},
+     "minItems": 1}]})]
+_NUMBER = {"type": "number", "minimum": -FLOAT32_MAX, "maximum": FLOAT32_MAX}
+_ROWS = {"type": "array", "minItems": 1, "items": {"type": "array", "minItems": 1, "items": _NUMBER}}
+# J x kh x kw or J x C/groups x kh x kw; equal lengths along each axis are checked by the reader.
+WEIGHTS_SCHEMA = {"type": "array", "minItems": 1, "items": {"anyOf": [
+    _ROWS, {"type": "array", "minItems": 1, "items": _ROWS}]}}
+Weights = Annotated[list[Any], PlainValidator(_weights), AS_JSON, WithJsonSchema(WEIGHTS_SCHEMA)]
+QUAD_SCHEMA = {"type": "array", "items": {"type": "integer", "minimum": 0}, "minItems": 4, "maxItems": 4}
 WeightIndex = Annotated[tuple[int, int, int, int], PlainValidator(_weight_index), AS_JSON,
                         WithJsonSchema(QUAD_SCHEMA)]
 Crop = Annotated[tuple[int, int, int, int], PlainValidator(_crop), AS_JSON, WithJsonSchema(QUAD_SCHEMA)]

@@ -57,7 +57,7 @@ async def read_values(request: Request, settings: Settings) -> tuple[dict[str, A
 
 
 async def _read_values(request: Request, settings: Settings) -> tuple[dict[str, Any], Uploads]:
-    values: dict[str, Any] = dict(request.query_params)
+    values: dict[str, Any] = _once(request.query_params.multi_items())
     uploads = Uploads()
     if request.method == "POST":
         _check_length(request, settings)
@@ -66,15 +66,30 @@ async def _read_values(request: Request, settings: Settings) -> tuple[dict[str, 
             values.update(await _json_body(request))
         elif ctype.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
             async with request.form(max_files=MAX_FORM_FILES, max_fields=MAX_FORM_FIELDS) as form:
+                fields = [(k, v) for k, v in form.multi_items() if not isinstance(v, UploadFile)]
+                values.update(_once(fields))
                 for key, value in form.multi_items():
                     if isinstance(value, UploadFile):
                         content = await read_upload(value, settings, key)
                         if key in UPLOAD_FIELDS:
                             setattr(uploads, key, content)
-                    else:
-                        values[key] = value
-    present = {k: v for k, v in values.items() if not (isinstance(v, str) and v == "" and k != "kernels")}
+    # In a query or a form, empty text and the text "null" (what a client writes for JSON null) mean absent.
+    present = {k: v for k, v in values.items()
+               if not (isinstance(v, str) and (v == "null" or (v == "" and k != "kernels")))}
     return present, uploads
+
+
+def _once(items: list[tuple[str, Any]]) -> dict[str, Any]:
+    """Fields of a query or a form; a field given more than once is a list of its values (as OpenAPI
+    writes an array in a form: bias=0.1&bias=-0.2 is [0.1, -0.2]), never a silently kept last one."""
+    values: dict[str, Any] = {}
+    for key, value in items:
+        if key in values:
+            earlier = values[key]
+            values[key] = [*earlier, value] if isinstance(earlier, list) else [earlier, value]
+        else:
+            values[key] = value
+    return values
 
 
 def _check_length(request: Request, settings: Settings) -> None:

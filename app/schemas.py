@@ -88,20 +88,20 @@ class LayerParams(BaseModel):
     )
     kernel_size: KernelSize = Field(
         (3, 3), description="preset kernel size: int or 'kh,kw', each 1..{max_kernel_size}",
-        examples=["3", "3,5"],
+        examples=[3, [3, 5]],
     )
-    stride: Stride = Field((1, 1), description="int or 'sh,sw', each 1..{max_stride}", examples=["1", "2,1"])
+    stride: Stride = Field((1, 1), description="int or 'sh,sw', each 1..{max_stride}", examples=[1, [2, 1]])
     padding: PaddingField = Field(
         (0, 0), description="int or 'ph,pw', each 0..{max_padding}, or 'same' (stride 1, odd effective "
-        "kernel) or 'valid' (0)", examples=["1", "same"],
+        "kernel) or 'valid' (0)", examples=[1, "same"],
     )
     dilation: Dilation = Field((1, 1), description="int or 'dh,dw', each 1..{max_dilation}",
-                               examples=["1", "2"])
+                               examples=[1, 2])
     groups: Groups = Field(1, description="groups dividing channels and kernels, 1..{max_kernels}",
                            examples=[1])
     bias: Bias = Field(
         (0.0,), description="one value for every kernel, or one per kernel ('0.1,-0.2'); finite",
-        examples=["0", "0.1,-0.2"],
+        examples=[0, [0.1, -0.2]],
     )
     activation: Activation = Field("none", description="σ applied to the output", examples=["relu"])
     color: Literal["gray", "rgb"] = Field(
@@ -182,7 +182,7 @@ class DenseMatrixParams(LayerParams):
 
     crop: Crop | None = Field(
         None, description="top,left,height,width of the working image (height, width <= "
-        "{max_dense_side}); default: the top-left corner of that size", examples=["0,0,8,8"],
+        "{max_dense_side}); default: the top-left corner of that size", examples=[[0, 0, 8, 8]],
     )
     scale: Scale = Field(1, description="zoom of the PNG, 1..{max_scale}", examples=[4])
 
@@ -205,7 +205,7 @@ class GradientParams(LayerParams):
     )
     weight: WeightIndex = Field(
         (0, 0, 0, 0), description="the shared weight W[j, c, u, v] whose per-position contributions to "
-        "show, as 'j,c,u,v'", examples=["0,0,1,1"],
+        "show, as 'j,c,u,v'", examples=[[0, 0, 1, 1]],
     )
     row: int = Field(0, ge=0, le=65535, description="for loss=unit: the output row m", examples=[0])
     col: int = Field(0, ge=0, le=65535, description="for loss=unit: the output column n", examples=[0])
@@ -255,7 +255,7 @@ class PresetsParams(BaseModel):
     """Which size to give the presets' weights at."""
 
     size: KernelSize = Field((3, 3), description="kernel size, int or 'kh,kw', each 1..{max_kernel_size}",
-                             examples=["3", "3,5"])
+                             examples=[3, [3, 5]])
     seed: int = Field(0, ge=0, le=2**32 - 1, description="seed of the `random` preset", examples=[0])
 
 

@@ -25,10 +25,17 @@ from ..store import ImageStore, OutputCache
 M = TypeVar("M", bound=schemas.LayerParams)
 
 ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": schemas.ErrorResponse, "description": "a malformed body (a form or multipart that cannot "
+          "be parsed) or request line"},
+    403: {"model": schemas.ErrorResponse, "description": "a cross-site browser POST (Sec-Fetch-Site)"},
     404: {"model": schemas.ErrorResponse, "description": "unknown image_id: upload the image again"},
+    408: {"model": schemas.ErrorResponse, "description": "the body did not arrive in time"},
     413: {"model": schemas.ErrorResponse, "description": "upload over the byte or pixel limit"},
     415: {"model": schemas.ErrorResponse, "description": "not a PNG, JPEG, WebP or GIF"},
-    422: {"model": schemas.ErrorResponse, "description": "a bad parameter, named in `field`"},
+    422: {"model": schemas.ErrorResponse, "description": "a bad parameter, or work over a limit, named in "
+          "`field`"},
+    503: {"model": schemas.ErrorResponse, "description": "the server is busy or short of memory: try again "
+          "after Retry-After"},
 }
 PNG_RESPONSE: dict[int | str, dict[str, Any]] = {
     200: {"content": {"image/png": {}}, "description": "PNG; X-Value-Min / X-Value-Max headers"},
@@ -58,22 +65,62 @@ class Services:
 Handler = Callable[[Parsed[M], Services], Response]
 
 
-def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
-    props = model.model_json_schema()["properties"]
-    return [{"name": name, "in": "query", "required": False, "schema": schema,
-             "description": schema.get("description", "")} for name, schema in props.items()]
+def _branches(schema: dict[str, Any]) -> list[dict[str, Any]]:
+    return list(schema.get("anyOf", [schema]))
+
+
+def _is_json(schema: dict[str, Any]) -> bool:
+    """Whether a field carries nested lists or objects: JSON text in a query or a form."""
+    for branch in _branches(schema):
+        items = branch.get("items", {})
+        nested = items.get("type") in ("array", "object") or "$ref" in items
+        if branch.get("type") == "object" or "$ref" in branch or (branch.get("type") == "array" and nested):
+            return True
+    return False
+
+
+def _is_list(schema: dict[str, Any]) -> bool:
+    return any(b.get("type") == "array" for b in _branches(schema))
+
+
+def query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
+    """The model's fields as query parameters: pairs as 'h,w' (form, not exploded), JSON as JSON text;
+    a GET names its image by `image_id`."""
+    params = []
+    props = model.model_json_schema(ref_template="#/components/schemas/{model}")["properties"]
+    for name, schema in props.items():
+        param: dict[str, Any] = {"name": name, "in": "query", "required": name == "image_id",
+                                 "description": schema.get("description", "")}
+        if _is_json(schema):
+            param["content"] = {"application/json": {"schema": schema}}
+        else:
+            param["schema"] = schema
+            if _is_list(schema):
+                param |= {"style": "form", "explode": False}
+        params.append(param)
+    return params
 
 
 def _body(model: type[BaseModel]) -> dict[str, Any]:
+    """POST bodies: multipart (with the image file, or `image_id`), urlencoded or JSON (with `image_id`)."""
     ref = {"$ref": f"#/components/schemas/{model.__name__}"}
     files = {"type": "object", "properties": {
         "image": {"type": "string", "format": "binary", "description": "the image file (or `image_id`)"},
         "weights_file": {"type": "string", "format": "binary", "description": ".npy of the weights"},
     }}
+    image_id = {"properties": {"image_id": {"type": "string", "pattern": schemas.ID_PATTERN}},
+                "required": ["image_id"]}
+    one_image = {"anyOf": [{"required": ["image"]}, image_id]}
+    by_id = image_id
+    props = model.model_json_schema(ref_template="#/components/schemas/{model}")["properties"]
+    encoding = {name: {"contentType": "application/json"} for name, schema in props.items()
+                if _is_json(schema)}
+    form = {"schema": {"allOf": [ref, by_id]}, **({"encoding": encoding} if encoding else {})}
     return {"requestBody": {"required": True, "content": {
-        "multipart/form-data": {"schema": {"allOf": [ref, files]}},
-        "application/x-www-form-urlencoded": {"schema": ref},
-        "application/json": {"schema": ref},
+        "multipart/form-data": {"schema": {"allOf": [ref, files, one_image]},
+                                **({"encoding": encoding} if encoding else {})},
+        "application/x-www-form-urlencoded": form,
+        "application/json": {"schema": {"allOf": [ref, by_id]}},
     }}}
 
 
@@ -88,7 +135,7 @@ def compute_route(router: APIRouter, path: str, model: type[M], response_model: 
 
         name = path.replace(".", "_").replace("-", "_")
         for method in ("GET", "POST"):
-            extra = {"parameters": _query_parameters(model)} if method == "GET" else _body(model)
+            extra = {"parameters": query_parameters(model)} if method == "GET" else _body(model)
             router.add_api_route(
                 f"/{path}", endpoint, methods=[method], summary=summary, name=f"{name}_{method.lower()}",
                 operation_id=f"{name}_{method.lower()}", response_model=response_model,

@@ -7,17 +7,19 @@ from fastapi import APIRouter, Request
 from engine import PRESETS, ArgumentError
 
 from .. import schemas
-from ..params import validate
-from . import ERRORS
+from ..params import read_values, validate
+from . import ERRORS, query_parameters
 
 router = APIRouter(prefix="/api", tags=["presets"])
 
 
-@router.get("/presets", response_model=schemas.PresetsResponse, responses=ERRORS)
-def presets(request: Request, size: str = "3", seed: str = "0") -> schemas.PresetsResponse:
+@router.get("/presets", response_model=schemas.PresetsResponse, responses=ERRORS,
+            openapi_extra={"parameters": query_parameters(schemas.PresetsParams)})
+async def presets(request: Request) -> schemas.PresetsResponse:
     """The kernel presets: names, descriptions, sizes, and their weights at `size` ('3' or '3,5')."""
     settings = request.app.state.settings
-    params = validate(schemas.PresetsParams, {"size": size, "seed": seed}, settings)
+    values, _ = await read_values(request, settings)
+    params = validate(schemas.PresetsParams, values, settings)
     out = []
     for p in PRESETS.values():
         try:
