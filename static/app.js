@@ -3,16 +3,17 @@
 // kernel editor (kernel-editor.js), the unit under the pointer (unit.js), the formula symbols
 // (symbols.js). The maths lives in convmath.js, the words in format.js, the drawing in views/.
 
-import { ApiError, Channel, Stale, onBusy, postBinary, postJson, retryAfter, uploadImage } from './api.js';
+import { Channel, Stale, onBusy } from './api.js';
 import { geometryOf } from './convmath.js';
 import { renderAnswer } from './answer.js';
 import { renderExport } from './export.js';
 import { counted, formatInt } from './format.js';
 import * as controls from './form.js';
-import { ImageSource, sampleBlob } from './image-source.js';
+import { ImageSource } from './image-source.js';
 import { KernelEditor } from './kernel-editor.js';
-import { DEFAULTS, TABS, fromQuery, layerChanged, layerParams, toQuery } from './state.js';
+import { DEFAULTS, TABS, fromQuery, layerChanged, toQuery } from './state.js';
 import { Pixels } from './pixels.js';
+import { Session } from './session.js';
 import { Symbols } from './symbols.js';
 import { UnitPointer } from './unit.js';
 import { DenseView } from './views/dense.js';
@@ -22,6 +23,7 @@ import { GradientsView } from './views/gradients.js';
 import { InputView } from './views/input.js';
 import { Lens } from './views/lens.js';
 import { MapsView } from './views/maps.js';
+import { NetworkView } from './views/network.js';
 import { SharingView } from './views/sharing.js';
 import { SlidingView } from './views/sliding.js';
 
@@ -46,7 +48,7 @@ const app = {
   get state() { return state; },
   get result() { return result; },
   setState,
-  callApi,
+  callApi: (...args) => session.callApi(...args),
   showError,
   clearFieldError: controls.clearFieldError,
   pinned: () => unit.pinned(),
@@ -82,7 +84,7 @@ const unit = new UnitPointer(app, {
   onShow: (u, pinned) => showLens(u, pinned),
 });
 const kernels = new KernelEditor(app, () => schedule());
-const image = new ImageSource((file) => useFile(file));
+const image = new ImageSource((file) => session.useFile(file));
 
 // ------------------------------------------------------------------ state and URL
 
@@ -140,98 +142,19 @@ onBusy((count) => {
 
 // ------------------------------------------------------------------ the image and the API
 
-/** Upload the user's file (or a sample fetched from /static) and switch the state to it. */
-async function useFile(file) {
-  clearErrors();
-  try {
-    const info = await uploadImage(file);
-    image.file = file;
-    state = { ...state, image_id: info.id, sample: '', unit: '', crop: '' };
-    writeForm(state);
-    await refresh(true);
-  } catch (err) {
-    if (!(err instanceof Stale)) showError(err instanceof ApiError ? err : new ApiError(0, String(err), 'image'));
-  }
-}
-
-/** Load a built-in sample: the server stores it and gives the id. */
-async function loadSample(push) {
-  try {
-    const info = await uploadImage(await sampleBlob(state.sample), `${state.sample}.png`);
-    state = { ...state, image_id: info.id };
-    writeForm(state);
-    await refresh(push);
-  } catch (err) {
-    if (!(err instanceof Stale)) showError(err);
-  }
-}
-
-/** Make sure the server has the image again after a 404 (the cache forgot it). */
-async function reupload() {
-  const info = await uploadImage(await image.again(state.sample), 'image.png');
-  state = { ...state, image_id: info.id };
-  $('#image_id').value = info.id;
-  saveUrl(false);
-}
-
-/**
- * A feature map's <img> failed: after a 404 the server forgot the image (upload it again and
- * redraw); after a 503 it was full (load it again after Retry-After).
- * @param {HTMLImageElement} img
- */
-async function recoverMap(img) {
-  const tries = Number(img.dataset.tries || 0);
-  if (tries >= 3) return;
-  img.dataset.tries = String(tries + 1);
-  const src = img.getAttribute('src');
-  let res;
-  try {
-    res = await fetch(src);
-  } catch {
-    return;
-  }
-  if (res.ok) {
-    img.src = src; // a passing failure: load it again
-  } else if (res.status === 503) {
-    window.setTimeout(() => { img.removeAttribute('src'); img.src = src; }, retryAfter(res) * 1000);
-  } else if (res.status === 404 && image.canUploadAgain(state.sample)) {
-    try {
-      await reupload();
-      await refresh(false);
-    } catch (err) {
-      showError(err);
-    }
-  }
-}
-
-/**
- * POST to the API with the image and layer fields; after a 404 for the image, upload it again
- * (if this page still has it) and retry once.
- * @param {string} path
- * @param {Record<string, string|null>} extra fields to set (null: to leave out)
- * @param {AbortSignal} [signal]
- * @param {boolean} [binary] the raw answer (format=npy) instead of JSON
- */
-async function callApi(path, extra = {}, signal = undefined, binary = false) {
-  const attempt = () => {
-    const body = layerParams(state);
-    body.set('image_id', state.image_id);
-    for (const [k, v] of Object.entries(extra)) {
-      if (v === null) body.delete(k);
-      else body.set(k, v);
-    }
-    return binary ? postBinary(path, body, signal) : postJson(path, body, signal);
-  };
-  try {
-    return await attempt();
-  } catch (err) {
-    if (err instanceof ApiError && err.status === 404 && image.canUploadAgain(state.sample)) {
-      await reupload();
-      return attempt();
-    }
-    throw err;
-  }
-}
+const session = new Session({
+  image,
+  get state() { return state; },
+  patch(p) { state = { ...state, ...p }; },
+  refresh: (push) => refresh(push),
+  showError: (err) => showError(err),
+  clearErrors: () => clearErrors(),
+  writeForm: () => writeForm(state),
+  saveUrl: (push) => saveUrl(push),
+});
+const useFile = (file) => session.useFile(file);
+const loadSample = (push) => session.loadSample(push);
+const recoverMap = (img) => session.recoverMap(img);
 
 // ------------------------------------------------------------------ rendering
 
@@ -297,7 +220,7 @@ async function refresh(push = false) {
   saveUrl(push);
   let data;
   try {
-    data = await convolveChannel.run((signal) => callApi('/api/convolve', {}, signal));
+    data = await convolveChannel.run((signal) => session.callApi('/api/convolve', {}, signal));
   } catch (err) {
     if (err instanceof Stale) return;
     clearErrors();
@@ -482,6 +405,7 @@ function main() {
   views.sharing = new SharingView($('#tab-sharing'));
   views.dense = new DenseView($('#tab-dense'));
   views.gradients = new GradientsView($('#tab-gradients'));
+  views.network = new NetworkView($('#tab-network'));
   controls.showExpired(workspace.dataset.expired);
   wire();
   writeForm(state);

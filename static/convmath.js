@@ -370,3 +370,24 @@ export function denseApply(entries, rows, u, biasOf) {
   for (let i = 0; i < entries.rows.length; i++) v[entries.rows[i]] += entries.values[i] * u[entries.cols[i]];
   return v;
 }
+
+/**
+ * The receptive field of one unit of layer L, drawn layer by layer: after layer l (l ≤ L) a box of
+ * size r_l around the same centre, so the box grows while the jump j_l multiplies (Araujo et al.,
+ * Distill 2019). The centre is that of the unit's own box (its top + (height − 1) / 2 per axis).
+ * Layers without a whole-pixel size (after a transposed conv) are left out.
+ * @param {{top: number, left: number, height: number, width: number}} box the unit's input box
+ * @param {({size: number[], jump: number[]}|null)[]} entries per layer 0..L: size and jump per axis
+ * @returns {{layer: number, top: number, left: number, height: number, width: number, jump: number[]}[]}
+ */
+export function growingBoxes(box, entries) {
+  const cy = box.top + (box.height - 1) / 2;
+  const cx = box.left + (box.width - 1) / 2;
+  const out = [];
+  entries.forEach((e, layer) => {
+    if (!e) return;
+    const [rh, rw] = e.size;
+    out.push({ layer, top: cy - (rh - 1) / 2, left: cx - (rw - 1) / 2, height: rh, width: rw, jump: e.jump });
+  });
+  return out;
+}

@@ -3,7 +3,8 @@
 
 import { Channel, Stale } from '../api.js';
 import { tiedColour } from '../colormap.js';
-import { integerScale, ravelIndex, unravelIndex } from '../convmath.js';
+import { activate, denseApply, integerScale, ravelIndex, unravelIndex } from '../convmath.js';
+import { colourFor, css } from '../colormap.js';
 import { formatInt, formatNumber } from '../format.js';
 import { clear, el, pageLimit, sizeCanvas } from '../dom.js';
 
@@ -38,6 +39,10 @@ export class DenseView {
     };
     for (const input of [this.size, this.top, this.left]) input.addEventListener('input', changed);
     this.canvas.addEventListener('mousemove', (e) => this.hoverMatrix(e));
+    this.canvas.tabIndex = 0;
+    this.canvas.setAttribute('aria-label', 'the dense matrix M: arrow keys move from entry to entry');
+    this.cursor = [0, 0];
+    this.canvas.addEventListener('keydown', (e) => this.keyMatrix(e));
     this.canvas.addEventListener('mouseleave', () => this.setHighlight(null));
     this.cropCanvas.addEventListener('mousemove', (e) => this.hoverCrop(e));
     this.cropCanvas.addEventListener('mouseleave', () => this.setHighlight(null));
@@ -83,7 +88,23 @@ export class DenseView {
     for (let i = 0; i < e.rows.length; i++) this.lookup.set(ravelIndex([e.rows[i], e.cols[i]], data.shape), i);
     this.root.querySelector('#dense-shape').textContent = `${formatInt(data.shape[0])} × ${formatInt(data.shape[1])}: ${formatInt(data.nnz)} non-zeros (${formatNumber(data.density * 100, 2)} %), but only ${formatInt(data.weight_shape.reduce((a, b) => a * b, 1))} distinct weights`;
     this.drawKernels(app.result);
+    this.outputs = this.computeOutputs(app, data, top, left);
     this.setHighlight(null);
+  }
+
+  /** v = σ(Mu + b) for the crop, from M's entries and the crop's pixels as the layer reads them. */
+  computeOutputs(app, data, top, left) {
+    if (!app.pixels || !app.pixels.ready) return null;
+    const { planes, width } = app.pixels.planes(app.result.layer.color);
+    const [c, side] = data.input_shape;
+    const u = new Float64Array(c * side * side);
+    for (let ch = 0; ch < c; ch++) {
+      for (let r = 0; r < side; r++) for (let q = 0; q < side; q++) u[(ch * side + r) * side + q] = planes[ch][(top + r) * width + left + q];
+    }
+    const maps = app.result.maps;
+    const v = denseApply(data.entries, data.shape[0], u, (row) => maps[this.outputOf(row)[0]].bias || 0);
+    const act = app.result.layer.activation;
+    return v.map((z) => activate(z, act));
   }
 
   drawKernels(result) {
@@ -204,15 +225,26 @@ export class DenseView {
     const width = kernels * (wo + 1) * cell - cell;
     const ctx = sizeCanvas(this.outCanvas, Math.max(cell, width), ho * cell);
     const lit = new Set((this.highlight && this.highlight.outputs || []).map((o) => o.join(',')));
+    const v = this.outputs;
+    let lo = 0;
+    let hi = 0;
+    if (v) for (const x of v) { if (x < lo) lo = x; if (x > hi) hi = x; }
     for (let j = 0; j < kernels; j++) {
       for (let m = 0; m < ho; m++) {
         for (let n = 0; n < wo; n++) {
-          ctx.fillStyle = lit.has(`${j},${m},${n}`) ? ACCENT : (m + n) % 2 ? '#e6e6e6' : '#d6d6d6';
-          ctx.fillRect((j * (wo + 1) + n) * cell, m * cell, cell, cell);
+          const x = (j * (wo + 1) + n) * cell;
+          const value = v ? v[ravelIndex([j, m, n], this.data.output_shape)] : 0;
+          ctx.fillStyle = v ? css(colourFor(value, lo, hi)) : '#ddd';
+          ctx.fillRect(x, m * cell, cell, cell);
+          if (lit.has(`${j},${m},${n}`)) {
+            ctx.strokeStyle = ACCENT;
+            ctx.lineWidth = 2;
+            ctx.strokeRect(x + 1, m * cell + 1, cell - 2, cell - 2);
+          }
         }
       }
     }
-    this.root.querySelector('#dense-out-caption').textContent = `${kernels} × ${ho}×${wo}: row i of M is output (j, m, n) with i = (j·${ho} + m)·${wo} + n`;
+    this.root.querySelector('#dense-out-caption').textContent = `v = σ(Mu + b), ${kernels} × ${ho}×${wo}: row i of M is output (j, m, n) with i = (j·${ho} + m)·${wo} + n. Hover a unit for its value.`;
   }
 
   /**
@@ -255,6 +287,18 @@ export class DenseView {
     const [j, c, u, v] = this.weightOf(tied);
     this.setHighlight({ tied, pixels: [...pixels.values()], outputs: [...outputs.values()] });
     this.info.textContent = `W${j}[${c}, ${u}, ${v}] appears ${count} times in M, once for each output whose tap (${u}, ${v}) lands on a real pixel of the crop. All ${count} copies are one parameter.`;
+  }
+
+  /** Arrow keys walk M entry by entry (Page Up/Down by ten rows), as the pointer does. */
+  keyMatrix(e) {
+    const d = this.data;
+    const moves = { ArrowUp: [-1, 0], ArrowDown: [1, 0], ArrowLeft: [0, -1], ArrowRight: [0, 1], PageUp: [-10, 0], PageDown: [10, 0] };
+    if (!d || !moves[e.key]) return;
+    e.preventDefault();
+    e.stopPropagation();
+    const [dr, dc] = moves[e.key];
+    this.cursor = [Math.min(d.shape[0] - 1, Math.max(0, this.cursor[0] + dr)), Math.min(d.shape[1] - 1, Math.max(0, this.cursor[1] + dc))];
+    this.hoverEntry(this.cursor[0], this.cursor[1]);
   }
 
   hoverMatrix(evt) {
@@ -313,6 +357,7 @@ export class DenseView {
     const pixels = [];
     for (let i = 0; i < e.rows.length; i++) if (e.rows[i] === row) pixels.push(this.pixelOf(e.cols[i]));
     this.setHighlight({ row, pixels, outputs: [[j, m, n]] });
-    this.info.textContent = `Output (${j}, ${m}, ${n}) is row ${row} of M: it reads ${pixels.length} crop pixels, one per tap that lands inside the crop.`;
+    const value = this.outputs ? ` v[${row}] = ${formatNumber(this.outputs[row], 4)}.` : '';
+    this.info.textContent = `Output (${j}, ${m}, ${n}) is row ${row} of M: it reads ${pixels.length} crop pixels, one per tap that lands inside the crop.${value}`;
   }
 }

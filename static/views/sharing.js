@@ -37,6 +37,8 @@ export class SharingView {
     }
     const j = 0;
     const weights = result.maps[j].weights[0];
+    // An answer for another kernel size (Back or Forward went on meanwhile) is not drawn.
+    if (app.result !== result || usage.real.length !== weights.length || usage.real[0].length !== weights[0].length) return;
     clear(this.grid);
     this.grid.append(
       el('p', { className: 'muted', text: `Kernel ${j} (${result.maps[j].name}), channel 0: each cell is one weight; under it, how many of the ${counted(usage.total, 'output position')} use it on real pixels + on padding. The counts depend only on the geometry, so they are the same for every kernel and channel.` }),
@@ -61,9 +63,9 @@ export class SharingView {
   renderCounts(p, outShape) {
     clear(this.bars);
     const rows = [
-      ['conv (shared)', p.conv, 'one kernel per output channel, reused at every position'],
-      ['locally connected (untied)', p.untied, 'the same window, but its own weights at each position'],
-      ['dense', p.dense, 'every output connected to every input pixel'],
+      ['conv (shared)', p.conv, `${formatInt(p.conv_weights)} weights + ${formatInt(p.conv_biases)} biases: one kernel per output channel, reused at every position`],
+      ['locally connected (untied)', p.untied, `${formatInt(p.untied_weights)} weights + ${formatInt(p.untied_biases)} biases: the same window, but its own weights at each position`],
+      ['dense', p.dense, `${formatInt(p.dense_weights)} weights + ${formatInt(p.dense_biases)} biases: every output connected to every input pixel`],
     ];
     const top = Math.log10(Math.max(...rows.map((r) => r[1]), 10));
     const decade = 100 / top; // % of the track per factor of ten: a tick mark at each
@@ -78,7 +80,7 @@ export class SharingView {
         el('span', { className: 'bar-value', text: `${formatInt(count)}${count >= 1e4 ? ` (${numberInWords(count)})` : ''}` }),
         el('span', { className: 'bar-note muted', text: note })));
     }
-    this.bars.append(el('p', { className: 'muted', text: 'Bars are on a log scale: each tick is ten times the last. Counts include biases.' }));
+    this.bars.append(el('p', { className: 'muted', text: 'Bars are on a log scale: each tick is ten times the last. Each bar counts parameters = weights + biases; the status line and the answer count weights only.' }));
     const positions = p.positions;
     this.words.textContent = `This layer shares each weight across ${counted(positions, 'position')} (${outShape[1]}×${outShape[2]}): `
       + `${formatInt(p.conv_weights)} weights instead of ${numberInWords(p.untied_weights)} untied or ${numberInWords(p.dense_weights)} dense. `

@@ -267,7 +267,7 @@ def test_an_unknown_image_id_is_uploaded_again(page) -> None:  # type: ignore[no
 
 
 def test_api_errors_show_next_to_their_control(page) -> None:  # type: ignore[no-untyped-def]
-    page.goto("/?sample=tiny")
+    page.goto("/?sample=tiny&kernels=box")
     settle(page)
     page.fill("#kernel_size", "31")
     page.wait_for_function("() => document.querySelector('#error-kernel_size').textContent.length > 0")
