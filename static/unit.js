@@ -77,7 +77,8 @@ export class UnitPointer {
     this.mapsView.mark(unit, !this.hovered && Boolean(pinned));
     const onPad = rf.taps.filter((t) => t.padding).length;
     const isPinned = Boolean(pinned) && (!this.hovered || (this.hovered[0] === pinned[0] && this.hovered[1] === pinned[1]));
-    this.onShow(unit, isPinned);
+    // The lens follows the pointer and the pin only: a formula symbol's picture must not move the page.
+    if (this.hovered || pinned) this.onShow(unit, isPinned);
     $('#rf-info').textContent = `Output (${unit[0]}, ${unit[1]}) reads rows ${rf.top}…${rf.top + rf.height - 1}, columns ${rf.left}…${rf.left + rf.width - 1}: ${rf.taps.length} taps, ${onPad} on padding.${isPinned ? ' Pinned: arrow keys move it, Escape unpins.' : ''}`;
   }
 

@@ -434,7 +434,7 @@ def grad_api(server: str, page, weight: str) -> float:  # type: ignore[no-untype
 def test_the_gradient_contributions_add_up_to_the_api_update(page, server) -> None:  # type: ignore[no-untyped-def]
     running = "() => document.querySelector('#grad-running').dataset.sum"
     # Small output: the API lists the contributions.
-    page.goto("/?sample=tiny&tab=gradients&kernels=sobel_y&weight=0,0,2,1")
+    page.goto("/?sample=tiny&tab=gradients&loss=sum&kernels=sobel_y&weight=0,0,2,1")
     settle(page)
     page.wait_for_function(running)
     total = float(page.get_attribute("#grad-running", "data-sum") or "nan")
@@ -444,7 +444,7 @@ def test_the_gradient_contributions_add_up_to_the_api_update(page, server) -> No
     # Large output (320×320 > the 65,536 values the JSON lists) with an activation: the page
     # reads the 102,400 contributions as .npy from /api/gradient and they still add up.
     extra = {"kernels": "sobel_x,laplacian", "activation": "relu", "padding": "2", "dilation": "2"}
-    page.goto("/?" + urllib.parse.urlencode({**extra, "tab": "gradients", "weight": "1,0,0,2"}))
+    page.goto("/?" + urllib.parse.urlencode({**extra, "tab": "gradients", "loss": "sum", "weight": "1,0,0,2"}))
     settle(page)
     page.wait_for_function(running)
     total = float(page.get_attribute("#grad-running", "data-sum") or "nan")
@@ -499,7 +499,7 @@ def test_formulas_wrap_instead_of_scrolling_on_a_phone(page) -> None:  # type: i
 
 
 def test_picking_a_weight_or_kernel_on_the_gradients_tab_updates_it(page, server) -> None:  # type: ignore[no-untyped-def]
-    page.goto("/?sample=tiny&kernels=sobel_x,box&padding=1&tab=gradients&weight=1,0,1,1")
+    page.goto("/?sample=tiny&kernels=sobel_x,box&padding=1&tab=gradients&loss=sum&weight=1,0,1,1")
     settle(page)
     page.wait_for_function("() => document.querySelector('#grad-running').dataset.sum")
     assert page.input_value("#grad-kernel") == "1"
@@ -542,20 +542,19 @@ def _layer_output(server: str, fields: dict[str, str]):  # type: ignore[no-untyp
 
 
 def test_sliding_values_are_the_layer_outputs_even_at_the_corner_edges(page, server) -> None:  # type: ignore[no-untyped-def]
-    # The corner shown is 8x8 of a 256x256 image: the image goes on to the right and below, so
-    # the last outputs shown read real pixels there, not zeros.
+    # The sweep covers the whole 256x256 output: the edges read padding, the middle real pixels.
     layer = {"kernels": "sobel_x", "padding": "1", "kernel_size": "3", "stride": "1", "dilation": "1"}
     page.goto("/?" + urllib.parse.urlencode({"sample": "checkerboard", "tab": "sliding", **layer}))
     settle(page)
     image_id = page.evaluate("document.querySelector('#workspace').dataset.imageId")
     y = _layer_output(server, {**layer, "image_id": image_id})
     steps = int(page.get_attribute("#slide-pos", "max") or 0) + 1
-    assert steps == 7 * 7  # the windows that fit in the corner and its top and left padding
-    for step in (0, 6, 42, 48):
+    assert steps == 256 * 256
+    for step in (0, 255, 130 * 256 + 77, 256 * 256 - 1):
         page.fill("#slide-pos", str(step))
         info = page.evaluate("({...document.querySelector('#slide-info').dataset})")
         m, n = int(info["m"]), int(info["n"])
-        assert (m, n) == divmod(step, 7)
+        assert (m, n) == divmod(step, 256)
         assert abs(float(info["value"]) - float(y[0, m, n])) < 1e-4, (m, n)
     # The tiny 12x12 sample fits whole: its padding shows on all four sides, outputs as the layer's.
     page.goto("/?" + urllib.parse.urlencode({"sample": "tiny", "tab": "sliding", **layer}))
@@ -627,7 +626,7 @@ def test_kernel_size_steps_from_odd_to_odd_for_presets_that_need_a_centre(page) 
 def test_a_pinned_window_on_a_wide_input_is_scrolled_into_sight(page, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     wide = tmp_path / "wide.png"
     Image.new("L", (900, 200), 128).save(wide)
-    page.goto("/?kernels=box&kernel_size=9&padding=4")
+    page.goto("/?kernels=box&kernel_size=9&padding=4&zoom=1")  # 1:1: the input pans in its box
     settle(page)
     before = rendered(page)
     page.set_input_files("#image", str(wide))
