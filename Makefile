@@ -6,7 +6,7 @@ PORT ?= 8000
 WORKERS ?= 1
 BIN := $(VENV)/bin
 
-.PHONY: run test check lint lint-js bench clean
+.PHONY: run test check lint lint-js bench audit clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,9 @@ check: test
 bench: $(VENV)/.installed
 	$(BIN)/python bench/engine.py
 	$(BIN)/python bench/api.py
+
+audit: $(VENV)/.installed-test
+	$(BIN)/python scripts/audit.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

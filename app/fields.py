@@ -164,6 +164,8 @@ def _weights(value: object, info: ValidationInfo) -> list[Any]:
 
 
 def _nested_numbers(value: object, name: str) -> list[Any]:
+    if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+        value = "[" + ",".join(value) + "]"  # a form repeated the field: one kernel's JSON per part
     if isinstance(value, str):
         if value.count("[") > 64 * 1024:
             raise field_error(f"`{name}` must be a JSON nested list of numbers")

@@ -73,9 +73,7 @@ async def _read_values(request: Request, settings: Settings) -> tuple[dict[str, 
                         content = await read_upload(value, settings, key)
                         if key in UPLOAD_FIELDS:
                             setattr(uploads, key, content)
-    # In a query or a form, empty text and the text "null" (what a client writes for JSON null) mean absent.
-    present = {k: v for k, v in values.items()
-               if not (isinstance(v, str) and (v == "null" or (v == "" and k != "kernels")))}
+    present = {k: v for k, v in values.items() if not (isinstance(v, str) and v == "" and k != "kernels")}
     return present, uploads
 
 
@@ -119,7 +117,12 @@ async def read_upload(upload: UploadFile, settings: Settings, field_name: str) -
 
 
 def all_errors(model: type[M], values: dict[str, Any], settings: Settings) -> tuple[M | None, dict[str, str]]:
-    """The model, or None and every bad field with its message (for the no-JS page)."""
+    """The model, or None and every bad field with its message (for the no-JS page).
+
+    The text "null" (what a query or form carries for JSON null) means absent for a field that may be
+    null; elsewhere it is an error like any other text that is not a value of the field.
+    """
+    values = {k: v for k, v in values.items() if not (v == "null" and _nullable(model, k))}
     try:
         return model.model_validate(values, context={"settings": settings}), {}
     except ValidationError as err:
@@ -128,6 +131,11 @@ def all_errors(model: type[M], values: dict[str, Any], settings: Settings) -> tu
             name = _field_name(error)
             errors.setdefault(name, explain(model, name, error))
         return None, errors
+
+
+def _nullable(model: type[BaseModel], name: str) -> bool:
+    field = model.model_fields.get(name)
+    return field is not None and not field.is_required() and field.default is None
 
 
 def validate(model: type[M], values: dict[str, Any], settings: Settings) -> M:

@@ -89,7 +89,8 @@ def query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
     params = []
     props = model.model_json_schema(ref_template="#/components/schemas/{model}")["properties"]
     for name, schema in props.items():
-        param: dict[str, Any] = {"name": name, "in": "query", "required": name == "image_id",
+        required = name == "image_id" or model.model_fields[name].is_required()
+        param: dict[str, Any] = {"name": name, "in": "query", "required": required,
                                  "description": schema.get("description", "")}
         if _is_json(schema):
             param["content"] = {"application/json": {"schema": schema}}
