@@ -174,7 +174,7 @@ export class GradientsView {
     const act = result.layer.activation;
     const sigma = act === 'none' ? '' : ` · σ′(z) (${act})`;
     if (loss === 'sum') {
-      return `Loss L = Σ y, the sum of the feature map, so ∂L/∂y = 1 at every position. Each output position contributes 1${sigma} · x, the pixel the picked weight reads there; backpropagation adds them all up.`;
+      return `Loss L = Σ y, the sum of the feature map, so ∂L/∂y = 1 at every position${act === 'none' ? '' : ' and ∂L/∂z = σ′(z)'}. Each output position contributes 1${sigma} · x, the pixel the picked weight reads there; backpropagation adds them all up.`;
     }
     if (loss === 'unit') {
       return `Loss L = y[${unitRC[0]}, ${unitRC[1]}], one output unit (${pinned ? 'the pinned one' : 'the centre: pin a unit to choose'}), so only that position contributes: its window's pixel${sigma}. Every other position gives 0.`;

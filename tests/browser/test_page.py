@@ -485,7 +485,7 @@ def test_formulas_wrap_instead_of_scrolling_on_a_phone(page) -> None:  # type: i
     # Every tab button is on screen (they wrap rather than scroll away).
     rights = page.evaluate(
         "[...document.querySelectorAll('.tablist button')].map((b) => b.getBoundingClientRect().right)")
-    assert len(rights) == 5 and max(rights) <= 390
+    assert len(rights) >= 5 and max(rights) <= 390
     # The layer's formula breaks before x: its second piece sits below the first.
     tops = page.evaluate("""() => [...document.querySelectorAll('#formula-numbers .math-wrap > math')]
         .map((m) => m.getBoundingClientRect().top)""")
