@@ -262,7 +262,7 @@ export class GradientsView {
     this.box = box;
     this.map.append(box,
       el('p', { className: 'muted small', text: fits ? `${ho}×${wo} positions, shown ×${scale}` : `${ho}×${wo} positions, shown 1:1 (scroll to pan)` }),
-      colourBar(data.contributions.min, data.contributions.max, '∂L/∂y · σ′ · x'),
+      colourBar(data.contributions.min, data.contributions.max, result.layer.activation === 'none' ? '∂L/∂y · x' : '∂L/∂y · σ′(z) · x'),
       el('p', { className: 'muted grad-unit' }));
     this.mark(app.pinned ? app.pinned() : null);
     const n = ho * wo;

@@ -455,7 +455,7 @@ def test_the_gradient_contributions_add_up_to_the_api_update(page, server) -> No
     assert "as .npy (format=npy)" in page.text_content("#grad-running")
     # With ReLU the pieces are σ′(z)·x, and the page says so.
     assert "∂L/∂z = σ′(z)" in page.text_content("#grad-intro")
-    assert "(σ′(z) · x)" in (page.get_attribute("#grad-map .colourbar", "aria-label") or "")
+    assert "σ′(z) · x)" in (page.get_attribute("#grad-map .colourbar", "aria-label") or "")
     assert "separate updates" in page.text_content("#grad-untied")
     assert page.console.errors == []
 
