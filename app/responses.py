@@ -197,6 +197,10 @@ class DenseMatrixResponse(BaseModel):
     entries: DenseEntries
     parameters: ParametersOut
     png: str
+    transposed_coverage: list[list[int]] | None = Field(
+        None, description="Mᵀ is the transposed conv with the same weights (crop-sized output): per crop "
+        "pixel [r][q], the non-zeros of its row of Mᵀ (its column of M), i.e. how many (unit, tap) pairs "
+        "the transposed conv adds into it; uneven where the stride skips (the checkerboard)")
 
 
 class ContributionsOut(BaseModel):

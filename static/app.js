@@ -26,6 +26,7 @@ import { MapsView } from './views/maps.js';
 import { NetworkView } from './views/network.js';
 import { SharingView } from './views/sharing.js';
 import { SlidingView } from './views/sliding.js';
+import { TransposeToggle } from './views/transpose.js';
 
 const $ = (sel) => document.querySelector(sel);
 const DEBOUNCE_MS = 150;
@@ -403,7 +404,7 @@ function main() {
   for (const key of Object.keys(DEFAULTS)) if (state[key] === undefined) state[key] = DEFAULTS[key];
   views.sliding = new SlidingView($('#tab-sliding'), () => ({ state, result, inputImage: $('#input-img'), setState, pixels, pinned: () => unit.pinned() }));
   views.sharing = new SharingView($('#tab-sharing'));
-  views.dense = new DenseView($('#tab-dense'));
+  views.dense = new TransposeToggle($('#tab-dense'), new DenseView($('#tab-dense')));
   views.gradients = new GradientsView($('#tab-gradients'));
   views.network = new NetworkView($('#tab-network'));
   controls.showExpired(workspace.dataset.expired);

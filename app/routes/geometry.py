@@ -160,6 +160,8 @@ def dense_matrix_json(parsed: Parsed[schemas.DenseMatrixParams], services: Servi
                                      values=floats(m.values)),
         parameters=parameters_out(counts),
         png=stack.url("dense-matrix.png", crop=",".join(map(str, crop)), scale=parsed.params.scale),
+        transposed_coverage=np.bincount(m.cols, minlength=int(np.prod(input_shape))).reshape(input_shape)[0]
+        .tolist(),
     ))
 
 

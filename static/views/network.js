@@ -405,7 +405,10 @@ export class NetworkView {
     }
   }
 
-  /** The photo, fitted, with room around it for boxes that reach into the padding. */
+  /**
+   * The photo, fitted, with room around it for boxes that reach into the padding; and beside it the
+   * unit's neighbourhood magnified (whole-pixel zoom), where a small box and its growth show.
+   */
   drawInput() {
     if (!this.data) return;
     const [, h, w] = this.data.input_shape;
@@ -415,58 +418,83 @@ export class NetworkView {
     const cw = Math.round(w * scale) + 2 * margin;
     const ch = Math.round(h * scale) + 2 * margin;
     const ctx = sizeCanvas(this.canvas, cw, ch);
-    this.frame = { scale, margin };
+    this.canvas.dataset.frame = `${margin},${scale}`; // input (r, q) is drawn at margin + (q, r)·scale
+    const d = this.hovered ? this.drawn : null;
+    this.drawScene(ctx, { x: margin, y: margin, scale }, cw, ch, d);
+    for (const key of ['box', 'erf', 'unit']) delete this.canvas.dataset[key];
+    const zoom = this.root.querySelector('#net-zoom');
+    zoom.hidden = !d;
+    if (!d) return;
+    const box = d.rf.box;
+    this.canvas.dataset.box = [box.top, box.left, box.height, box.width].join(',');
+    this.canvas.dataset.unit = [d.unit.layer, d.unit.channel, d.unit.row, d.unit.col].join(',');
+    if (d.erf) this.canvas.dataset.erf = 'drawn';
+    // The magnified neighbourhood: the box and half its size again on each side.
+    const side = Math.max(box.height, box.width);
+    const pad = Math.max(2, Math.ceil(side / 2));
+    const span = side + 2 * pad;
+    const zs = Math.max(1, Math.floor(Math.min(room, 260) / span));
+    const zw = span * zs;
+    const zctx = sizeCanvas(zoom, zw, zw);
+    const top = box.top + (box.height - side) / 2 - pad;
+    const left = box.left + (box.width - side) / 2 - pad;
+    this.drawScene(zctx, { x: -left * zs, y: -top * zs, scale: zs }, zw, zw, d);
+    this.root.querySelector('#net-zoom-caption').textContent = span * scale < 48 ? `magnified ×${zs} around the unit` : `around the unit, ×${zs}`;
+  }
+
+  /**
+   * Draw the photo at frame f (input (r, q) at (f.x + q·s, f.y + r·s)), and for unit d its box,
+   * the ERF inside it and the boxes after each earlier layer.
+   */
+  drawScene(ctx, f, cw, ch, d) {
+    const [, h, w] = this.data.input_shape;
+    const s = f.scale;
+    const X = (col) => f.x + col * s;
+    const Y = (row) => f.y + row * s;
+    const photo = () => {
+      if (!this.photo || !this.photo.naturalWidth) return;
+      ctx.imageSmoothingEnabled = s < 1;
+      ctx.filter = this.app && this.app.state.color === 'rgb' ? 'none' : 'grayscale(1)';
+      ctx.drawImage(this.photo, f.x, f.y, w * s, h * s);
+      ctx.filter = 'none';
+    };
     ctx.fillStyle = '#c9c9c9'; // padding: outside the image
     ctx.fillRect(0, 0, cw, ch);
-    ctx.imageSmoothingEnabled = scale < 1;
-    if (this.photo && this.photo.naturalWidth) {
-      ctx.filter = this.app && this.app.state.color === 'rgb' ? 'none' : 'grayscale(1)';
-      ctx.drawImage(this.photo, margin, margin, w * scale, h * scale);
-      ctx.filter = 'none';
-    }
-    const d = this.drawn;
-    delete this.canvas.dataset.box;
-    delete this.canvas.dataset.erf;
-    delete this.canvas.dataset.unit;
-    if (!d || !this.hovered) return;
-    const X = (col) => margin + col * scale;
-    const Y = (row) => margin + row * scale;
+    photo();
+    if (!d) return;
     const box = d.rf.box;
-    ctx.fillStyle = 'rgba(255, 255, 255, 0.45)'; // fade what the unit does not see
+    ctx.fillStyle = 'rgba(255, 255, 255, 0.5)'; // fade what the unit does not see
     ctx.fillRect(0, 0, cw, ch);
-    if (this.photo && this.photo.naturalWidth) {
-      ctx.save();
-      ctx.beginPath();
-      ctx.rect(X(box.left), Y(box.top), box.width * scale, box.height * scale);
-      ctx.clip();
-      ctx.fillStyle = '#c9c9c9';
-      ctx.fillRect(X(box.left), Y(box.top), box.width * scale, box.height * scale);
-      ctx.filter = this.app && this.app.state.color === 'rgb' ? 'none' : 'grayscale(1)';
-      ctx.drawImage(this.photo, margin, margin, w * scale, h * scale);
-      ctx.filter = 'none';
-      if (d.erf) {
-        ctx.globalAlpha = 0.7;
-        ctx.imageSmoothingEnabled = false;
-        ctx.drawImage(d.erf, margin, margin, w * scale, h * scale);
-        ctx.globalAlpha = 1;
-      }
-      ctx.restore();
+    ctx.save();
+    ctx.beginPath();
+    ctx.rect(X(box.left), Y(box.top), box.width * s, box.height * s);
+    ctx.clip();
+    ctx.fillStyle = '#c9c9c9';
+    ctx.fillRect(X(box.left), Y(box.top), box.width * s, box.height * s);
+    photo();
+    if (d.erf) {
+      ctx.globalAlpha = 0.7;
+      ctx.imageSmoothingEnabled = false;
+      ctx.drawImage(d.erf, f.x, f.y, w * s, h * s);
+      ctx.globalAlpha = 1;
     }
+    ctx.restore();
     // The box after each earlier layer, around the same centre: it grows, the jump multiplies.
     d.boxes.forEach((b, k) => {
       if (b.layer === d.unit.layer) return; // the unit's own box is drawn in the accent below
-      ctx.strokeStyle = `rgba(31, 111, 209, ${0.35 + (0.5 * (k + 1)) / d.boxes.length})`;
+      ctx.setLineDash([]);
+      ctx.strokeStyle = `rgba(0, 0, 0, ${0.35 + (0.4 * (k + 1)) / d.boxes.length})`;
+      ctx.lineWidth = 2;
+      ctx.strokeRect(X(b.left), Y(b.top), b.width * s, b.height * s);
+      ctx.strokeStyle = '#fff';
       ctx.lineWidth = 1;
-      ctx.setLineDash([3, 2]);
-      ctx.strokeRect(X(b.left), Y(b.top), b.width * scale, b.height * scale);
+      ctx.setLineDash([3, 3]);
+      ctx.strokeRect(X(b.left), Y(b.top), b.width * s, b.height * s);
     });
     ctx.setLineDash([]);
     ctx.strokeStyle = ACCENT;
     ctx.lineWidth = 2;
-    ctx.strokeRect(X(box.left) - 1, Y(box.top) - 1, box.width * scale + 2, box.height * scale + 2);
-    this.canvas.dataset.box = [box.top, box.left, box.height, box.width].join(',');
-    this.canvas.dataset.unit = [d.unit.layer, d.unit.channel, d.unit.row, d.unit.col].join(',');
-    if (d.erf) this.canvas.dataset.erf = 'drawn';
+    ctx.strokeRect(X(box.left) - 1, Y(box.top) - 1, box.width * s + 2, box.height * s + 2);
   }
 
   /** The sentence under the photo: what the hovered unit sees, layer by layer. */

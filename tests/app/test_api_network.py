@@ -13,7 +13,7 @@ from PIL import Image
 
 from app.main import create_app
 from app.settings import Settings
-from engine import NETWORKS, receptive_box, receptive_field_stack, stack_forward
+from engine import NETWORKS, coverage, receptive_box, receptive_field_stack, stack_forward
 from engine.kernels import kernel_bank
 
 STACK = [
@@ -240,7 +240,7 @@ def post_layers(
         ([{"kernel_size": 11}, {"kernel_size": 3}], "layers[1].kernel_size"),
         ([{"kernel_size": 3, "dilation": 7}], "layers[0].dilation"),
         ([{"out_channels": 65, "kernel_size": 1}], "layers[0]"),
-        ([{"weights": [[[1e10]]]}, {"weights": [[[1e10]]]}], "layers[1].weights"),
+        ([{"weights": [[[1e16]]]}, {"weights": [[[1e16]]]}], "layers[1].weights"),
         ([3], "layers[0]"),
         ([], "layers"),
         ("not json", "layers"),
@@ -327,3 +327,13 @@ def test_openapi_documents_the_new_routes(client: TestClient) -> None:
     props = doc["components"]["schemas"]["NetworkParams"]["properties"]
     assert props["layers"]["anyOf"][0]["maxItems"] == 64
     assert "StackConvolveResponse" in json.dumps(paths["/api/convolve"]["post"]["responses"]["200"])
+
+
+def test_dense_matrix_counts_the_transposed_convs_contributions(client: TestClient, image_id: str) -> None:
+    body = client.post(
+        "/api/dense-matrix",
+        json={"image_id": image_id, "kernels": "box,sobel_x", "stride": 2, "padding": 1, "crop": "0,0,8,8"},
+    ).json()
+    counts = np.array(body["transposed_coverage"])
+    np.testing.assert_array_equal(counts, 2 * coverage((8, 8), 3, 2, 1))  # J = 2 kernels read each pixel
+    assert counts[2, 2] == 2 and counts[1, 1] == 2 * 4 and counts[1, 2] == 2 * 2  # the checkerboard

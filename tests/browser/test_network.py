@@ -36,7 +36,7 @@ def open_network(page) -> None:  # type: ignore[no-untyped-def]
 
 
 def build_three_layers(page) -> None:  # type: ignore[no-untyped-def]
-    """From the default preset: remove layers down to the first conv, then add a ReLU and a strided box conv."""
+    """From the default preset: remove layers down to the first conv, add a ReLU and a strided box conv."""
     while page.locator("#net-layers > li").count() > 1:
         before = net_rendered(page)
         page.locator("#net-layers > li").last.get_by_role("button", name="remove").click()
@@ -75,7 +75,7 @@ def test_three_layers_hover_draws_the_api_box_and_the_erf(page, server, screensh
     assert abs(unit[2] - int(fy * 160)) <= 2 and abs(unit[3] - int(fx * 160)) <= 2  # 112 px for 160 units
     drawn = [int(v) for v in page.get_attribute("#net-canvas", "data-box").split(",")]
 
-    image_id = page.evaluate("new URL(location.href).searchParams.get('image_id') || document.querySelector('#workspace').dataset.imageId")
+    image_id = page.evaluate("document.querySelector('#workspace').dataset.imageId")
     query = {"image_id": image_id, "layers": json.dumps(LAYERS), "row": str(unit[2]), "col": str(unit[3])}
     rf = post_json(server, "/api/receptive-field", query)
     assert drawn == [rf["box"]["top"], rf["box"]["left"], rf["box"]["height"], rf["box"]["width"]]
@@ -87,21 +87,24 @@ def test_three_layers_hover_draws_the_api_box_and_the_erf(page, server, screensh
     assert b["left"] <= erf["center"][1] <= b["left"] + b["width"] - 1
     info = page.text_content("#net-rf-info")
     assert f"rows {b['top']}…{b['top'] + 4}" in info and "effective receptive field" in info
-    # the ERF heatmap is drawn inside the box: the box's centre is no longer a grey photo pixel
-    colour = page.evaluate(
-        """([top, left, h, w]) => {
-            const c = document.querySelector('#net-canvas');
-            const dpr = c.width / c.clientWidth;
-            const frame = c.getBoundingClientRect();
-            const ctx = c.getContext('2d');
-            const img = document.querySelector('#input-img');
-            const scale = (c.clientWidth - 2 * Math.round(Math.max(200, Math.min(420, c.parentElement.clientWidth - 4)) * 0.1)) / img.naturalWidth;
-            const margin = (c.clientWidth - img.naturalWidth * scale) / 2;
-            const x = (margin + (left + w / 2) * scale) * dpr, y = (margin + (top + h / 2) * scale) * dpr;
-            return Array.from(ctx.getImageData(Math.round(x), Math.round(y), 1, 1).data);
-        }""", [b["top"], b["left"], b["height"], b["width"]])
-    r, g, bl, _ = colour
-    assert max(r, g, bl) - min(r, g, bl) > 20, colour  # coloured by the heatmap, not grey
+    # the ERF heatmap is drawn inside the box: its centre is no longer a grey photo pixel, on the
+    # photo (drawn at data-frame = margin, scale) and in the magnified neighbourhood
+    probe = """([canvas, row, col]) => {
+        const c = document.querySelector(canvas);
+        const dpr = c.width / c.clientWidth;
+        let x = c.clientWidth / 2;
+        let y = c.clientHeight / 2;
+        if (canvas === '#net-canvas') {
+            const [margin, scale] = c.dataset.frame.split(',').map(Number);
+            [x, y] = [margin + (col + 0.5) * scale, margin + (row + 0.5) * scale];
+        }
+        const ctx = c.getContext('2d');
+        return Array.from(ctx.getImageData(Math.floor(x * dpr), Math.floor(y * dpr), 1, 1).data);
+    }"""
+    centre = (b["top"] + b["height"] // 2, b["left"] + b["width"] // 2)
+    for canvas in ("#net-canvas", "#net-zoom"):
+        r, g, bl, _ = page.evaluate(probe, [canvas, *centre])
+        assert max(r, g, bl) - min(r, g, bl) > 20, (canvas, r, g, bl)  # coloured by the heatmap
     page.screenshot(path=str(screenshots / "network-1280.png"), full_page=True)
     assert page.console.errors == []
 
@@ -110,7 +113,7 @@ def test_network_bad_field_is_shown_on_its_row(page) -> None:  # type: ignore[no
     open_network(page)
     first = page.locator("#net-layers > li").first
     first.locator('input[data-name="kernel_size"]').fill("99")
-    page.wait_for_function("() => document.querySelector('#error-layers').textContent.includes('kernel_size')")
+    page.wait_for_function("() => document.querySelector('#error-layers').textContent.includes('kernel')")
     assert "invalid" in (first.locator('input[data-name="kernel_size"]').get_attribute("class") or "")
 
 
@@ -129,3 +132,25 @@ def test_network_at_phone_width(browser, server, screenshots: Path) -> None:  # 
         page.screenshot(path=str(screenshots / "network-375.png"), full_page=True)
     finally:
         context.close()
+
+
+def test_dense_tab_toggles_m_and_its_transpose_with_the_checkerboard(page, server) -> None:  # type: ignore[no-untyped-def]
+    page.goto("/?tab=dense&kernels=box&stride=2&padding=1")
+    page.wait_for_function(SETTLED)
+    page.wait_for_function("() => document.querySelector('#transpose-coverage table') !== null")
+    assert page.get_attribute("#tab-dense", "data-matrix") == "conv"
+    page.get_by_role("button", name="Mᵀ (transposed conv)").click()
+    assert page.get_attribute("#tab-dense", "data-matrix") == "transposed"
+    assert page.is_visible("#transpose-canvas") and not page.is_visible("#dense-canvas")
+    counts = page.locator("#transpose-coverage td").all_text_contents()
+    image_id = page.evaluate("document.querySelector('#workspace').dataset.imageId")
+    crop = page.evaluate("[...new URLSearchParams(location.search).entries()]")
+    fields = {"image_id": image_id, "kernels": "box", "stride": "2", "padding": "1", "crop": "0,0,8,8"}
+    fields.update({k: v for k, v in crop if k == "crop"})
+    dense = post_json(server, "/api/dense-matrix", fields)
+    assert [int(c) for c in counts] == [n for row in dense["transposed_coverage"] for n in row]
+    assert {int(c) for c in counts} >= {1, 2, 4}  # uneven: the checkerboard of a stride-2 3x3 kernel
+    assert "checkerboard" in page.text_content("#transpose-coverage")
+    page.get_by_role("button", name="M (conv)").click()
+    assert page.is_visible("#dense-canvas") and not page.is_visible("#transpose-canvas")
+    assert page.console.errors == []
