@@ -81,12 +81,15 @@ def _ints(value: object, name: str, what: str) -> list[int]:
     raise field_error(f"`{name}` must be {what}, got {value!r}")
 
 
+PAIR_WORDS = "a whole number, or two separated by a comma for rows and columns (like 2,1)"
+
+
 def _pair(value: object, name: str, low: int, high: int) -> Pair:
-    parts = _ints(value, name, "an int or a pair 'h,w' of ints")
+    parts = _ints(value, name, PAIR_WORDS)
     if len(parts) == 1:
         parts = parts * 2
     if len(parts) != 2:
-        raise field_error(f"`{name}` must be an int or a pair 'h,w' of ints, got {value!r}")
+        raise field_error(f"`{name}` must be {PAIR_WORDS}, got {value!r}")
     if not (low <= parts[0] <= high and low <= parts[1] <= high):
         raise field_error(f"`{name}` must be in {low}..{high}, got {value!r}")
     return parts[0], parts[1]

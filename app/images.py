@@ -141,8 +141,8 @@ def decode_upload(data: bytes, settings: Settings, max_side: int | None = None) 
             img: Image.Image = Image.open(io.BytesIO(data), formats=[fmt])
     except Image.DecompressionBombError:
         raise _too_many_pixels(None, settings) from None
-    except (OSError, SyntaxError, ValueError, EOFError) as err:
-        raise _not_image(f"cannot read the {fmt} header ({err})") from None
+    except (OSError, SyntaxError, ValueError, EOFError):
+        raise _not_image(f"the start of this {fmt} file cannot be read: it may be damaged") from None
     width, height = img.size
     if width < 1 or height < 1:
         raise _not_image(f"the image has no pixels ({width}x{height})")
@@ -163,8 +163,8 @@ def decode_upload(data: bytes, settings: Settings, max_side: int | None = None) 
             img = img.transpose(ORIENTATION[orientation])
     except Image.DecompressionBombError:
         raise _too_many_pixels((width, height), settings) from None
-    except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError) as err:
-        raise _not_image(f"the {fmt} data is corrupt or truncated ({err})") from None
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError):
+        raise _not_image(f"this {fmt} file is damaged or cut short, so its pixels cannot be read") from None
     pixels = _to_array(_downscale(img, side))
     return DecodedImage(pixels, original, fmt)
 

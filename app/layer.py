@@ -314,15 +314,19 @@ def conv_layer_of(params: schemas.LayerParams, uploads: Uploads, settings: Setti
     w, names, presets = weights_of(params, uploads, settings, channels)
     spec = ConvSpec.make((w.shape[2], w.shape[3]), params.stride, params.padding, params.dilation)
     bias = bias_of(params.bias, w.shape[0])
-    check_magnitude(w, bias, settings, "weights_file" if uploads.weights_file else "weights")
     return ConvLayer(w.astype(np.float64), bias, names, spec, params.groups, params.activation, presets,
                      params.seed)
 
 
+def magnitude(w: NDArray[np.floating], bias: NDArray[np.floating]) -> float:
+    """The largest |y| a layer can output for inputs in [0, 1]: max over kernels of sum |w| + |b|."""
+    return float((np.abs(w).sum(axis=(1, 2, 3)) + np.abs(bias)).max())
+
+
 def check_magnitude(w: NDArray[np.floating], bias: NDArray[np.floating], settings: Settings, name: str
                     ) -> None:
-    """Refuse weights whose outputs could overflow: |y| <= sum |w| + |b| for inputs in [0, 1]."""
-    bound = float((np.abs(w).sum(axis=(1, 2, 3)) + np.abs(bias)).max())
+    """Refuse weights whose outputs could overflow float32 (CONVLENS_MAX_OUTPUT_MAGNITUDE)."""
+    bound = magnitude(w, bias)
     if bound > settings.max_output_magnitude:
         field = "bias" if float(np.abs(bias).max()) > settings.max_output_magnitude else name
         raise ParamError(field, f"`{field}`: with these weights and bias the output could reach {bound:.3g}, "
@@ -359,7 +363,9 @@ def build_stack(params: schemas.LayerParams, uploads: Uploads, settings: Setting
         return stack
     stack.layers = (conv_layer_of(params, uploads, settings, stack.channels),)
     if work in CONV_WORK:
-        check_output(stack, settings)
+        check_output(stack, settings)  # the kernel must fit the image first: that names the real problem
+        check_magnitude(stack.layer.weight, stack.layer.bias, settings,
+                        "weights_file" if uploads.weights_file else "weights")
     cost, field_name = estimate(work, stack, params, settings)
     check(cost, settings, field_name)
     return stack

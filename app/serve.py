@@ -10,6 +10,7 @@ connection is idle to its last header, then closes the connection. `make run` se
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -69,6 +70,21 @@ class HeaderTimeoutProtocol(HttpToolsProtocol):
             self.transport.close()
 
 
+def log_config() -> dict[str, object]:
+    """uvicorn's logging, plus ConvLens's one JSON line per request (convlens.requests) in place of
+    uvicorn's access log, and its warnings and errors (convlens)."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["formatters"]["plain"] = {"format": "%(message)s"}
+    config["handlers"]["plain"] = {"class": "logging.StreamHandler", "formatter": "plain",
+                                   "stream": "ext://sys.stdout"}
+    config["loggers"]["convlens"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
+    config["loggers"]["convlens.requests"] = {"handlers": ["plain"], "level": "INFO", "propagate": False}
+    config["loggers"]["uvicorn.access"] = {"handlers": [], "level": "WARNING", "propagate": False}
+    return config
+
+
 def main(argv: list[str] | None = None) -> None:
     """`python -m app.serve [--host H] [--port P] [--workers N]`: uvicorn with ConvLens's settings."""
     import argparse
@@ -84,7 +100,7 @@ def main(argv: list[str] | None = None) -> None:
                 http="app.serve:HeaderTimeoutProtocol",  # closes connections too slow to send headers
                 timeout_keep_alive=5,  # idle keep-alive connections close after 5 s
                 limit_concurrency=1000,  # connections + tasks past this get 503 from uvicorn itself
-                backlog=2048, proxy_headers=True, server_header=False)
+                backlog=2048, proxy_headers=True, server_header=False, log_config=log_config())
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ class Settings:
     max_request_bytes: int = 512 * 1024 * 1024  # memory one request may need at its peak, estimated first
     max_png_pixels: int = 33_554_432  # pixels of one PNG after zoom (about 100 MB of RGB)
     max_dense_nonzeros: int = 500_000  # non-zeros of the dense matrix M in one answer (JSON of ~50 MB)
-    max_output_magnitude: int = 10**15  # largest |y| a layer may reach (sum |w| + |b|, x in [0, 1])
+    max_output_magnitude: int = 10**30  # largest |y| a layer may reach (sum |w| + |b|, x in [0, 1])
     max_stack_layers: int = 8  # layers of a stack whose maps are computed (network, erf, convolve)
     max_geometry_layers: int = 64  # layers of a stack whose geometry only is computed (receptive-field)
     max_stack_channels: int = 64  # largest number of maps (output channels) of one layer of a computed stack

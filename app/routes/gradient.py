@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from fastapi import APIRouter, Response
 
@@ -10,7 +12,8 @@ from engine import LayerGradient, layer_gradient
 from .. import images, schemas
 from ..encode import cached_png, floats, json_response, npy_response, range_headers, require_finite
 from ..errors import ParamError
-from ..layer import LayerStack, json_text, target_weights
+from ..fields import FLOAT32_MAX
+from ..layer import LayerStack, json_text, magnitude, target_weights
 from ..params import Parsed
 from . import Services, compute_route
 
@@ -39,6 +42,8 @@ def _gradient(parsed: Parsed[schemas.GradientParams], services: Services, work: 
             raise ParamError(target_field, f"`{target_field}`: the target layer must have the layer's "
                              f"{layer.kernels} kernels of {layer.weight.shape[2]}x{layer.weight.shape[3]}, "
                              f"got {target.shape[0]} of {target.shape[2]}x{target.shape[3]}")
+    if params.loss == "mse" and target is not None:
+        check_squares(stack, magnitude(layer.weight, layer.bias) + magnitude(target, layer.bias))
     unit = None
     if params.loss == "unit":
         h_out, w_out = layer.spec.output_shape((stack.image.height, stack.image.width))
@@ -58,6 +63,17 @@ def _gradient(parsed: Parsed[schemas.GradientParams], services: Services, work: 
     require_finite("weights", np.asarray(gradient.loss), gradient.grad_w, gradient.grad_b,
                    gradient.contributions)
     return stack, gradient, key
+
+
+def check_squares(stack: LayerStack, bound: float) -> None:
+    """Refuse an mse whose sum of squares could overflow float32: N (2 |y|)^2 must stay finite."""
+    h_out, w_out = stack.layer.spec.output_shape((stack.image.height, stack.image.width))
+    n = stack.layer.kernels * h_out * w_out
+    limit = math.sqrt(FLOAT32_MAX / n) / 2
+    if bound > limit:
+        raise ParamError("weights", f"`weights`: loss=mse squares outputs that could reach {bound:.3g}; over "
+                         f"{n:,} outputs their sum would overflow float32 past {limit:.3g}; use smaller "
+                         "weights (or the target's)")
 
 
 def _links(stack: LayerStack, params: schemas.GradientParams) -> dict[str, str]:

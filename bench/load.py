@@ -1,0 +1,329 @@
+"""Load, soak and overload of the real server (python -m app.serve) on 127.0.0.1, with 1 and 2 workers.
+
+Each phase starts a fresh server on a free port with its own image store directory, uploads two
+real photos (the astronaut sample and a 1024² photo-like JPEG), and drives it from this process with
+a bounded number of concurrent clients (closed loop: each client sends its next request when the
+last one answered), over a mix of endpoints whose parameters vary so the output cache does not
+answer everything. It prints throughput, p50/p95/p99 latency, statuses by code, peak RSS per worker
+process, and /healthz latency measured by a separate prober while the load runs.
+
+Phases (all bounded in requests and time; traffic goes to 127.0.0.1 only):
+- load, 1 worker and 2 workers: the same mix, the ratio of their throughputs (target >= 1.7x);
+- image_id reuse with 2 workers: 200 requests on new connections naming an uploaded id (target 0 x 404);
+- restart: the same id answers after the server is stopped and started on the same store;
+- soak: 5,000 requests on 1 worker, RSS after warm-up against the end (target growth < 10 %);
+- overload: 64 heavy requests at once on 1 worker: 503s answered within 100 ms, /healthz p99
+  < 100 ms, peak RSS < 1.5 GB.
+
+Each worker computes one request at a time with one engine thread (CONVLENS_COMPUTE_WORKERS=1,
+CONVLENS_THREADS=1), so one worker process is one core's worth of compute and two workers can use
+this machine's two cores.
+
+    .venv/bin/python bench/load.py               # every phase (about 3 minutes on 2 cores)
+    .venv/bin/python bench/load.py --quick       # fewer requests
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import numpy as np
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+from live_server import free_port  # noqa: E402
+
+SAMPLE = ROOT / "static" / "samples" / "astronaut.png"
+KERNELS = ["box", "gaussian", "sobel_x", "sobel_y", "laplacian", "sharpen", "emboss", "identity"]
+
+
+def photo_jpeg(side: int = 1024) -> bytes:
+    """A photo-like RGB JPEG: smooth gradients, shapes and noise."""
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:side, 0:side] / side
+    rgb = np.stack([200 * x, 180 * y, 120 + 100 * np.sin(8 * x + 5 * y)], axis=-1)
+    rgb += rng.normal(0, 12, rgb.shape)
+    buf = io.BytesIO()
+    Image.fromarray(np.clip(rgb, 0, 255).astype(np.uint8)).save(buf, "JPEG", quality=90)
+    return buf.getvalue()
+
+
+@dataclass
+class Server:
+    base: str
+    proc: subprocess.Popen[bytes]
+
+    def pids(self) -> list[int]:
+        """The worker processes (the server itself with one worker, its children with several)."""
+        children = [int(p) for p in _children(self.proc.pid) if _is_worker(int(p))]
+        return children or [self.proc.pid]
+
+    def rss(self) -> dict[int, tuple[int, int]]:
+        """Per worker: (VmRSS, VmHWM) in bytes."""
+        out = {}
+        for pid in self.pids():
+            try:
+                status = Path(f"/proc/{pid}/status").read_text()
+            except OSError:
+                continue
+            fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+            out[pid] = (int(fields["VmRSS"].split()[0]) * 1024, int(fields["VmHWM"].split()[0]) * 1024)
+        return out
+
+
+def _is_worker(pid: int) -> bool:
+    """A uvicorn worker, not multiprocessing's resource tracker."""
+    try:
+        return b"resource_tracker" not in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
+def _children(pid: int) -> list[str]:
+    try:
+        return Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return []
+
+
+@contextmanager
+def serve(workers: int, store: Path, log: Path, queue: int = 32) -> Iterator[Server]:
+    port = free_port()
+    env = {**os.environ, "CONVLENS_STORE_DIR": str(store), "CONVLENS_COMPUTE_WORKERS": "1",
+           "CONVLENS_THREADS": "1", "CONVLENS_QUEUE_DEPTH": str(queue)}
+    with open(log, "ab") as out:
+        command = [sys.executable, "-m", "app.serve", "--port", str(port), "--workers", str(workers)]
+        proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    server = Server(f"http://127.0.0.1:{port}", proc)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{server.base}/healthz", timeout=1).status_code == 200 and \
+                        len(server.pids()) >= (workers if workers > 1 else 1):
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the server did not start; see {log}")
+            time.sleep(0.2)
+        time.sleep(1 if workers > 1 else 0)  # every worker listening
+        yield server
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def upload(base: str, data: bytes, name: str) -> str:
+    r = httpx.post(f"{base}/api/images", files={"image": (name, data, "image/png")}, timeout=60)
+    r.raise_for_status()
+    return str(r.json()["id"])
+
+
+def mix(ids: list[str], rng: random.Random) -> tuple[str, str, dict[str, object]]:
+    """One request of the mix: a method, a path and its parameters, varied so caches miss often."""
+    image_id = rng.choice(ids)
+    kernels = ",".join(rng.sample(KERNELS, rng.choice([2, 4, 8])))
+    layer = {"image_id": image_id, "kernels": kernels, "bias": round(rng.uniform(-1, 1), 3),
+             "padding": 1, "color": rng.choice(["gray", "rgb"])}
+    kind = rng.random()
+    if kind < 0.45:
+        return "POST", "/api/convolve", layer
+    if kind < 0.65:
+        return "GET", "/api/feature-maps.png", {**layer, "index": 0}
+    if kind < 0.75:
+        return "POST", "/api/receptive-field", {**layer, "row": rng.randrange(200), "col": rng.randrange(200)}
+    if kind < 0.85:
+        return "POST", "/api/weight-usage", layer
+    if kind < 0.92:
+        return "POST", "/api/gradient", {**layer, "kernels": "sobel_x", "weight": "0,0,1,1"}
+    return "POST", "/api/dense-matrix", {**layer, "kernels": "box", "crop": "0,0,16,16"}
+
+
+@dataclass
+class Run:
+    latencies: list[float] = field(default_factory=list)
+    statuses: Counter[int] = field(default_factory=Counter)
+    seconds: float = 0.0
+
+    def report(self, name: str) -> str:
+        lat = sorted(self.latencies) or [0.0]
+
+        def q(p: float) -> float:
+            return lat[min(len(lat) - 1, int(p * len(lat)))] * 1000
+
+        n = len(self.latencies)
+        codes = " ".join(f"{k}:{v}" for k, v in sorted(self.statuses.items()))
+        return (f"{name:<24} {n:6d} req {n / self.seconds:7.1f} req/s  p50 {q(0.5):7.1f}  "
+                f"p95 {q(0.95):7.1f}  p99 {q(0.99):7.1f} ms  [{codes}]")
+
+
+async def closed_loop(base: str, ids: list[str], clients: int, requests: int, seed: int = 0) -> Run:
+    run = Run()
+    left = requests
+    start = time.perf_counter()
+
+    async def client(k: int) -> None:
+        nonlocal left
+        rng = random.Random(seed * 1000 + k)
+        async with httpx.AsyncClient(base_url=base, timeout=60) as http:
+            while left > 0:
+                left -= 1
+                method, path, params = mix(ids, rng)
+                t0 = time.perf_counter()
+                if method == "GET":
+                    r = await http.get(path, params={k: str(v) for k, v in params.items()})
+                else:
+                    r = await http.post(path, json=params)
+                await r.aread()
+                run.latencies.append(time.perf_counter() - t0)
+                run.statuses[r.status_code] += 1
+
+    await asyncio.gather(*(client(k) for k in range(clients)))
+    run.seconds = time.perf_counter() - start
+    return run
+
+
+async def probe_health(base: str, stop: asyncio.Event, every: float = 0.05) -> list[float]:
+    """/healthz latencies, sampled while the load runs."""
+    out: list[float] = []
+    async with httpx.AsyncClient(base_url=base, timeout=10) as http:
+        while not stop.is_set():
+            t0 = time.perf_counter()
+            await http.get("/healthz")
+            out.append(time.perf_counter() - t0)
+            await asyncio.sleep(every)
+    return out
+
+
+async def load_with_probe(base: str, ids: list[str], clients: int, requests: int) -> tuple[Run, list[float]]:
+    stop = asyncio.Event()
+    prober = asyncio.create_task(probe_health(base, stop))
+    run = await closed_loop(base, ids, clients, requests)
+    stop.set()
+    return run, await prober
+
+
+def pct(values: list[float], p: float) -> float:
+    v = sorted(values) or [0.0]
+    return v[min(len(v) - 1, int(p * len(v)))] * 1000
+
+
+def phase_load(tmp: Path, photos: list[tuple[bytes, str]], requests: int) -> dict[int, float]:
+    rates = {}
+    for workers in (1, 2):
+        with serve(workers, tmp / f"store-load-{workers}", tmp / "server.log") as server:
+            ids = [upload(server.base, data, name) for data, name in photos]
+            asyncio.run(closed_loop(server.base, ids, 4, 40))  # warm-up
+            run, health = asyncio.run(load_with_probe(server.base, ids, 4 * workers, requests))
+            rates[workers] = run.statuses[200] / run.seconds  # answers, not refusals
+            rss = ", ".join(f"{hwm / 2**20:.0f} MiB" for _, hwm in server.rss().values())
+            print(run.report(f"load, {workers} worker(s)") + f"  healthz p99 {pct(health, 0.99):.1f} ms  "
+                  f"peak RSS per worker: {rss}")
+    print(f"throughput (200s per second) 2 workers / 1 worker: {rates[2] / rates[1]:.2f}x (target >= 1.7x)")
+    return rates
+
+
+def phase_reuse_and_restart(tmp: Path, photos: list[tuple[bytes, str]]) -> None:
+    store = tmp / "store-reuse"
+    with serve(2, store, tmp / "server.log") as server:
+        image_id = upload(server.base, *photos[1])
+        statuses: Counter[int] = Counter()
+        for k in range(200):
+            with httpx.Client(base_url=server.base, timeout=30) as fresh:  # a new connection each time
+                r = fresh.post("/api/receptive-field", json={"image_id": image_id, "row": k, "col": k})
+                statuses[r.status_code] += 1
+        print(f"image_id reuse, 2 workers, 200 new connections: {dict(statuses)} (target 0 x 404)")
+    with serve(1, store, tmp / "server.log") as server:
+        r = httpx.post(f"{server.base}/api/convolve", json={"image_id": image_id}, timeout=30)
+        print(f"image_id after a restart on the same store: {r.status_code} (target 200)")
+
+
+def phase_soak(tmp: Path, photos: list[tuple[bytes, str]], requests: int) -> None:
+    with serve(1, tmp / "store-soak", tmp / "server.log") as server:
+        ids = [upload(server.base, data, name) for data, name in photos]
+        warm = asyncio.run(closed_loop(server.base, ids, 4, max(200, requests // 10), seed=1))
+        (before, _), = server.rss().values()
+        run = asyncio.run(closed_loop(server.base, ids, 4, requests, seed=2))
+        (after, hwm), = server.rss().values()
+        print(run.report(f"soak, {requests} requests") + f"  (warm-up {len(warm.latencies)})")
+        print(f"soak RSS after warm-up {before / 2**20:.0f} MiB -> end {after / 2**20:.0f} MiB "
+              f"({(after / before - 1) * 100:+.1f} %, target < 10 %), peak {hwm / 2**20:.0f} MiB")
+
+
+async def overload(base: str, image_id: str, n: int) -> tuple[Run, list[float], list[float]]:
+    stop = asyncio.Event()
+    prober = asyncio.create_task(probe_health(base, stop, every=0.02))
+    await asyncio.sleep(0.2)
+    run = Run()
+    busy: list[float] = []
+    heavy = {"image_id": image_id, "color": "rgb", "kernels": ",".join(KERNELS * 2), "kernel_size": 9,
+             "padding": 4}
+    start = time.perf_counter()
+
+    async def one(k: int) -> None:
+        async with httpx.AsyncClient(base_url=base, timeout=120) as http:
+            t0 = time.perf_counter()
+            r = await http.post("/api/gradient", json={**heavy, "bias": k / 1000})
+            took = time.perf_counter() - t0
+            run.latencies.append(took)
+            run.statuses[r.status_code] += 1
+            if r.status_code == 503:
+                busy.append(took)
+
+    await asyncio.gather(*(one(k) for k in range(n)))
+    run.seconds = time.perf_counter() - start
+    stop.set()
+    return run, busy, await prober
+
+
+def phase_overload(tmp: Path, photos: list[tuple[bytes, str]], n: int) -> None:
+    with serve(1, tmp / "store-over", tmp / "server.log", queue=8) as server:
+        image_id = upload(server.base, *photos[1])
+        run, busy, health = asyncio.run(overload(server.base, image_id, n))
+        (_, hwm), = server.rss().values()
+        print(run.report(f"overload, {n} heavy at once"))
+        print(f"overload: 503 answered in p99 {pct(busy, 0.99):.1f} ms (target < 100), /healthz p99 "
+              f"{pct(health, 0.99):.1f} ms over {len(health)} probes (target < 100), "
+              f"peak RSS {hwm / 2**20:.0f} MiB (target < 1536)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="fewer requests in every phase")
+    args = parser.parse_args()
+    photos = [(SAMPLE.read_bytes(), "astronaut.png"), (photo_jpeg(), "photo.jpg")]
+    with tempfile.TemporaryDirectory(prefix="convlens-load-") as tmp_name:
+        tmp = Path(tmp_name)
+        phase_load(tmp, photos, 150 if args.quick else 600)
+        phase_reuse_and_restart(tmp, photos)
+        phase_soak(tmp, photos, 1000 if args.quick else 5000)
+        phase_overload(tmp, photos, 64)
+        errors = [line for line in (tmp / "server.log").read_text(errors="replace").splitlines()
+                  if '"status":5' in line and '"status":503' not in line]
+        print(f"5xx other than 503 in the server logs: {len(errors)} (target 0)")
+
+
+if __name__ == "__main__":
+    main()
