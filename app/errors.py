@@ -1,10 +1,15 @@
-"""Every failure as JSON {"detail", "field"} with its status; the app's exception classes.
+"""Every exception class of the app, and every handler: each failure as JSON {"detail", "field"}.
 
 - ParamError: a bad request parameter found by the app (422).
 - The engine's ArgumentError / ArgumentTypeError: 422 on the API field that the argument stands for.
-- ImageError (413 or 415) and ImageNotFound (404) come from decoding and the store.
+- ImageError: an upload refused by decoding (413 too large, 415 not an image).
+- ImageNotFound: an unknown image id (404: upload again); StoreUnavailable: the store is down (503).
+- ServerBusy: the compute pool is full or the time budget ran out (503 with Retry-After).
+- BodyTimeout: the body arrived too slowly (408).
 - MemoryError: 503, the server is short of memory now (the cost check should refuse such work first).
 - Anything else is a server bug: 500, logged with the request id, never a 422 that blames the client.
+
+This module imports no other module of the app, so every module may raise these.
 """
 
 from __future__ import annotations
@@ -20,14 +25,10 @@ from starlette.routing import Match
 
 from engine import ArgumentError, ArgumentTypeError
 
-from .images import ImageError
-from .pool import ServerBusy
-from .store import ImageNotFound, StoreUnavailable
-
 log = logging.getLogger("convlens")
 
-__all__ = ["BodyTimeout", "ImageError", "ImageNotFound", "ParamError", "ServerBusy", "api_field",
-           "install_error_handlers"]
+__all__ = ["BodyTimeout", "ImageError", "ImageNotFound", "ParamError", "ServerBusy", "StoreUnavailable",
+           "api_field", "install_error_handlers"]
 
 # The engine's argument names in the API's vocabulary.
 ENGINE_FIELDS: Mapping[str, str] = {
@@ -35,6 +36,37 @@ ENGINE_FIELDS: Mapping[str, str] = {
     "index": "weight", "input_shape": "crop", "target": "target_kernels", "target_weight": "target_kernels",
     "size": "kernel_size", "unit": "row", "spec": "kernel_size",
 }
+
+
+class ImageError(Exception):
+    """An upload that cannot be accepted: status_code is 413 (too large) or 415 (not an image)."""
+
+    def __init__(self, status_code: int, detail: str, field: str = "image") -> None:
+        super().__init__(detail)
+        self.status_code = status_code
+        self.detail = detail
+        self.field = field
+
+
+class ImageNotFound(LookupError):
+    """An image id that is not (or no longer) in the cache: the client must upload again."""
+
+    def __init__(self, image_id: str) -> None:
+        super().__init__(image_id)
+        self.image_id = image_id
+
+
+class StoreUnavailable(RuntimeError):
+    """The shared image store cannot be read or written now (Redis down, disk full): a 503, not a 404."""
+
+
+class ServerBusy(Exception):
+    """The compute pool is full, or a request ran past its time budget: 503 with Retry-After."""
+
+    def __init__(self, detail: str, retry_after: int = 2) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.retry_after = retry_after
 
 
 class ParamError(ValueError):

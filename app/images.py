@@ -43,16 +43,6 @@ ORIENTATION = {
 }
 
 
-class ImageError(Exception):
-    """An upload that cannot be accepted: status_code is 413 (too large) or 415 (not an image)."""
-
-    def __init__(self, status_code: int, detail: str, field: str = "image") -> None:
-        super().__init__(detail)
-        self.status_code = status_code
-        self.detail = detail
-        self.field = field
-
-
 @dataclass(frozen=True)
 class DecodedImage:
     """An upload decoded to RGB at its working size."""

@@ -18,16 +18,9 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
+from .errors import ServerBusy
+
 T = TypeVar("T")
-
-
-class ServerBusy(Exception):
-    """The compute pool is full, or a request ran past its time budget: 503 with Retry-After."""
-
-    def __init__(self, detail: str, retry_after: int = 2) -> None:
-        super().__init__(detail)
-        self.detail = detail
-        self.retry_after = retry_after
 
 
 class ComputePool:

@@ -47,23 +47,12 @@ from numpy.typing import NDArray
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
+from .errors import ImageNotFound, StoreUnavailable
 from .images import FORMATS, DecodedImage
 from .settings import Settings
 
 V = TypeVar("V")
 log = logging.getLogger("convlens.store")
-
-
-class ImageNotFound(LookupError):
-    """An image id that is not (or no longer) in the cache: the client must upload again."""
-
-    def __init__(self, image_id: str) -> None:
-        super().__init__(image_id)
-        self.image_id = image_id
-
-
-class StoreUnavailable(RuntimeError):
-    """The shared image store cannot be read or written now (Redis down, disk full): a 503, not a 404."""
 
 
 class LRUCache(Generic[V]):
