@@ -50,7 +50,7 @@ export class TransposeToggle {
   drawMatrix(d) {
     const [rows, cols] = d.shape; // of M; Mᵀ is cols × rows
     const room = Math.max(240, (this.root.querySelector('#transpose-main').clientWidth || 600) - 8);
-    const cell = integerScale(rows, room, 12);
+    const cell = Math.min(integerScale(rows, room, 12), integerScale(cols, 520, 12)); // Mᵀ is tall
     const canvas = this.root.querySelector('#transpose-canvas');
     const ctx = sizeCanvas(canvas, rows * cell, cols * cell);
     ctx.fillStyle = '#fff';
