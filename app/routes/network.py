@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from fastapi import APIRouter, Request, Response
+from fastapi.routing import APIRoute
 from numpy.typing import NDArray
 
 from engine import (
@@ -312,6 +313,14 @@ def erf_json(parsed: Parsed[schemas.ErfParams], services: Services) -> Response:
         png=stack.url("erf.png", **query), npy=stack.url("erf", **query, format="npy"),
         values=floats(erf.heatmap) if params.values else None,
     ), timing)
+
+
+NPY_CONTENT = {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
+for _route in router.routes:  # format=npy answers with the .npy file: say so in OpenAPI
+    if isinstance(_route, APIRoute) and _route.path == "/api/erf":
+        _route.responses = {**_route.responses, 200: {
+            "description": "JSON; with format=npy the (H, W) float32 heatmap as .npy",
+            "content": NPY_CONTENT}}
 
 
 @compute_route(router, "erf.png", schemas.ErfParams, None,
