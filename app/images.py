@@ -26,6 +26,7 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image, ImageDraw
 
+from .errors import ImageError
 from .settings import Settings
 
 FORMATS = ["PNG", "JPEG", "WEBP", "GIF"]
