@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from engine import ConvSpec, StackCost, parameter_counts
+from engine.train import train_cost
+from engine.untied import untied_bytes
 
 from . import images
 from .errors import ParamError
@@ -93,6 +95,7 @@ ADVICE = {
     "crop": "a smaller `crop` or fewer kernels",
     "max_side": "fewer kernels, a stride, or a smaller `max_side`",
     "loss": "a smaller image, fewer kernels, or a stride",
+    "steps": "fewer `steps`, untied=false, fewer kernels or a smaller image",
     "layers": "fewer or smaller layers, fewer maps, a stride or a pool early on, or a smaller `max_side`",
 }
 
@@ -141,6 +144,8 @@ def estimate(work: str, stack: LayerStack, params: LayerParams, settings: Settin
         if work == "gradient_png":
             cost = cost + png_cost(_zoomed(h_out, w_out, scale))
         return cost, "scale" if work == "gradient_png" else "max_side"
+    if work == "train":
+        return train_work(stack, params, forward), "steps"
     raise ValueError(f"estimate(): unknown work {work!r}")  # a bug in a caller
 
 
@@ -194,6 +199,34 @@ def network_estimate(work: str, stack: LayerStack, params: LayerParams) -> tuple
     if work in ("forward", "network"):
         return forward, "layers"
     raise ValueError(f"network_estimate(): unknown work {work!r}")  # a bug in a caller
+
+
+def train_work(stack: LayerStack, params: LayerParams, forward: Cost) -> Cost:
+    """A training stream (POST /api/train): steps + 1 forward and gradient passes of the shared
+    layer, and of the untied one (engine.train_cost), then the evaluation on one or two test images.
+
+    The evaluation makes each test target and runs both layers on it: (2 + untied) forward passes
+    per image, holding the shifted copy, the second image, three outputs, and the untied layer's
+    windows (at most one copy of its parameters, engine.untied_bytes). With maps=true, three PNG
+    maps per image (the training one included).
+    """
+    layer = stack.layer
+    c, h, w = stack.input_shape
+    untied = bool(getattr(params, "untied", False))
+    with_bias = bool(getattr(params, "learn_bias", True))
+    run = train_cost(stack.input_shape, layer.weight.shape, layer.spec, int(getattr(params, "steps", 0)),
+                     untied, groups=layer.groups, with_bias=with_bias,
+                     optimizer=str(getattr(params, "optimizer", "adam")), activation=layer.activation)
+    tests = 1 + (getattr(params, "test_image", None) is not None or getattr(params, "test_image_id", None)
+                 is not None)
+    windows = untied_bytes(stack.input_shape, layer.weight.shape, groups=layer.groups, spec=layer.spec,
+                           with_bias=with_bias) if untied else 0
+    evaluation = Cost(forward.output_values * 3 * tests, forward.multiply_adds * (2 + untied) * tests,
+                      forward.peak_bytes + F32 * (2 * c * h * w + 3 * forward.output_values) + windows)
+    cost = Cost(forward.output_values, run.multiply_adds, run.peak_bytes) + evaluation
+    if getattr(params, "maps", False):
+        cost = cost + png_cost(3 * (1 + tests) * forward.output_values // layer.kernels)
+    return cost
 
 
 def _fits(spec: ConvSpec, crop: tuple[int, int, int, int]) -> bool:

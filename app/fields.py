@@ -277,6 +277,10 @@ Scale = Annotated[int, PlainValidator(_limited_int(1, "max_scale")),
                   _limit_schema(INT_SCHEMA, "max_scale", 1)]
 MaxSide = Annotated[int, PlainValidator(_limited_int(1, "max_side")),
                     _limit_schema(INT_SCHEMA, "max_side", 1)]
+TrainSteps = Annotated[int, PlainValidator(_limited_int(0, "max_train_steps")),
+                       _limit_schema(INT_SCHEMA, "max_train_steps", 0)]
+ReportEvery = Annotated[int, PlainValidator(_limited_int(1, "max_train_steps")),
+                        _limit_schema(INT_SCHEMA, "max_train_steps", 1)]
 
 # ---------------------------------------------------------------- layers: a stack of layer specs
 

@@ -24,7 +24,7 @@ from typing import Literal
 
 import numpy as np
 from numpy.typing import NDArray
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageOps
 
 from .errors import ImageError
 from .settings import Settings
@@ -469,6 +469,15 @@ def tied_palette(n: int) -> NDArray[np.uint8]:
     b = np.choose(sector, [zeros, zeros, x, chroma, chroma, x])
     m = light - chroma / 2
     return np.round(np.stack([r + m, g + m, b + m], axis=1) * 255).astype(np.uint8)
+
+
+def fit(pixels: NDArray[np.uint8], height: int, width: int) -> NDArray[np.uint8]:
+    """(H, W, 3) pixels scaled to cover (height, width) and centre-cropped to it (Lanczos): a second
+    image the same shape as the first, for a layer that only has weights for that shape."""
+    if pixels.shape[:2] == (height, width):
+        return pixels
+    img = ImageOps.fit(Image.fromarray(pixels), (width, height), Image.Resampling.LANCZOS)
+    return _to_array(img)
 
 
 def draw_dense_matrix(shape: tuple[int, int], rows: NDArray[np.integer], cols: NDArray[np.integer],

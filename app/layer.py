@@ -496,8 +496,8 @@ def _layer_bound(layer: StackLayer, bound: float, name: str, settings: Settings)
     return top
 
 
-def target_weights(params: schemas.GradientParams, settings: Settings, channels: int) -> tuple[
-        NDArray[np.float32] | None, str]:
+def target_weights(params: schemas.GradientParams | schemas.TrainParams, settings: Settings,
+                   channels: int) -> tuple[NDArray[np.float32] | None, str]:
     """The hidden layer's weights of loss=mse, and the field that gave them."""
     if params.target_weights is not None:
         w = _shape_weights(np.array(params.target_weights, dtype=np.float64), "target_weights", channels,

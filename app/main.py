@@ -12,7 +12,7 @@ from .errors import install_error_handlers
 from .middleware import BodySizeLimit, SecurityHeaders
 from .observe import Metrics, RequestLog
 from .pool import ComputePool
-from .routes import convolve, geometry, gradient, images, network, presets
+from .routes import convolve, geometry, gradient, images, network, presets, train
 from .settings import Settings
 from .store import make_outputs, make_store
 
@@ -34,7 +34,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = Metrics()
     install_meta_routes(app)
 
-    for module in (images, convolve, geometry, gradient, presets, network):
+    for module in (images, convolve, geometry, gradient, presets, network, train):
         app.include_router(module.router)
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit)  # 413 for bodies over the upload limit, even chunked

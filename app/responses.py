@@ -383,6 +383,83 @@ class NetworksResponse(BaseModel):
     networks: list[NetworkOut]
 
 
+class TrainReportLine(BaseModel):
+    """A report line of POST /api/train: the shared layer at one step, and the untied layer's loss."""
+
+    step: int = Field(ge=0, description="updates made so far; 0 is the random start")
+    loss: float = Field(description="the shared layer's L = mean((σ(z) − t)²) at these weights")
+    weights: list = Field(description="J x C/groups x kh x kw, the shared weights after `step` updates")
+    grad: list = Field(description="∂L/∂W at these weights: each weight's one update, the sum over positions")
+    bias: list[float] | None = Field(None, description="(J,) the learned bias; only with learn_bias")
+    grad_bias: list[float] | None = Field(None, description="∂L/∂b; only with learn_bias")
+    untied_loss: float | None = Field(None, description="the untied layer's L after as many updates; "
+                                      "only with untied")
+
+    model_config = {"json_schema_extra": {"examples": [
+        {"step": 50, "loss": 0.00213, "weights": [[[[-0.61, 0.02, 0.58], [-1.7, 0.01, 1.69],
+                                                      [-0.93, -0.03, 1.02]]]],
+         "grad": [[[[0.003, -0.001, 0.002], [0.004, 0.0, -0.002], [0.001, 0.002, -0.001]]]],
+         "bias": [0.011], "grad_bias": [-0.004], "untied_loss": 0.00187}]}}
+
+
+class TrainLayerOut(BaseModel):
+    """One trained layer: its size, and its loss on the training image and on images it never saw."""
+
+    parameters: int = Field(description="shared: J·C/groups·kh·kw (+ J); untied: that × H_out·W_out")
+    train_loss: float = Field(description="on the training image, at the final weights")
+    test_loss: dict[str, float] = Field(description="`shifted`: on the training image shifted by `shift` "
+                                        "pixels; `second`: on the second image, when one was given")
+
+
+class TrainMapsOut(BaseModel):
+    """Kernel 0's target and outputs on one image, on one colour scale, as PNG data URIs."""
+
+    image: Literal["train", "shifted", "second"]
+    target: str = Field(description="σ(conv(x, hidden) + b), without noise")
+    shared: str
+    untied: str | None = None
+    min: float = Field(description="value of the first colour of the scale")
+    max: float = Field(description="value of the last colour")
+    colormap: Literal["diverging", "sequential"]
+
+
+class TrainDoneLine(BaseModel):
+    """The last line of POST /api/train: what was learned, what was hidden, and how each layer generalises."""
+
+    done: Literal[True] = True
+    steps: int
+    weights: list = Field(description="J x C/groups x kh x kw, the learned shared weights")
+    bias: list[float] | None = Field(description="the learned bias (null without learn_bias)")
+    target_weights: list = Field(description="the hidden weights, J x C/groups x kh x kw")
+    target_bias: list[float] = Field(description="the hidden bias (the request's `bias`)")
+    shift: list[int] = Field(description="[dy, dx] of the shifted test image (a circular shift)")
+    test_image: str | None = Field(description="the second test image: a sample's name, an image id, or null")
+    shared: TrainLayerOut
+    untied: TrainLayerOut | None = Field(description="null when untied=false")
+    seconds: float = Field(description="time the training and evaluation took")
+    maps: list[TrainMapsOut] | None = Field(None, description="with maps=true")
+
+    model_config = {"json_schema_extra": {"examples": [
+        {"done": True, "steps": 200, "weights": [[[[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]]]],
+         "bias": [0.0], "target_weights": [[[[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]]]], "target_bias": [0.0],
+         "shift": [2, 3], "test_image": "checkerboard",
+         "shared": {"parameters": 10, "train_loss": 1.2e-9,
+                    "test_loss": {"shifted": 1.2e-9, "second": 1.5e-9}},
+         "untied": {"parameters": 122880, "train_loss": 3.1e-8,
+                    "test_loss": {"shifted": 0.041, "second": 0.083}},
+         "seconds": 1.9}]}}
+
+
+class TrainErrorLine(BaseModel):
+    """The last line of POST /api/train when it cannot finish: the loss diverged, or time ran out."""
+
+    error: Literal[True] = True
+    status: int = Field(description="422: diverged (change `lr`); 503: over CONVLENS_TRAIN_SECONDS")
+    detail: str
+    field: str | None
+    step: int = Field(description="the last step computed")
+
+
 def _attach_examples() -> None:
     """Give every response model a worked example (a real answer for a 6 x 8 image, openapi_examples.json)."""
     examples = json.loads((Path(__file__).with_name("openapi_examples.json")).read_text())

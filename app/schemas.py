@@ -24,8 +24,10 @@ from .fields import (
     MapIndex,
     MaxSide,
     PaddingField,
+    ReportEvery,
     Scale,
     Stride,
+    TrainSteps,
     WeightIndex,
     Weights,
 )
@@ -59,6 +61,11 @@ from .responses import (
     StackLayerOut,
     StackReceptiveFieldResponse,
     Tap,
+    TrainDoneLine,
+    TrainErrorLine,
+    TrainLayerOut,
+    TrainMapsOut,
+    TrainReportLine,
     WeightUsageEntry,
     WeightUsageResponse,
 )
@@ -251,6 +258,49 @@ class ErfParams(NetworkParams):
     scale: Scale = Field(1, description="zoom of the PNG, 1..{max_scale}", examples=[1])
 
 
+class TrainParams(LayerParams):
+    """Train the layer's shape, from a random start, to the output of hidden kernels; streamed as NDJSON."""
+
+    target_kernels: str | None = Field(
+        None, max_length=400, description="the hidden kernels: presets (at `kernel_size`) whose output on "
+        "the image is the target; J of them, as many as the layer has", examples=["sobel_x"],
+    )
+    target_weights: Weights | None = Field(
+        None, description="the hidden kernels as a nested list, the shape of `weights` (J x C/groups x kh "
+        "x kw, or J x kh x kw); overrides `target_kernels`",
+        examples=[[[[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]]]],
+    )
+    steps: TrainSteps = Field(200, description="updates, 0..{max_train_steps}", examples=[200])
+    lr: float = Field(0.05, gt=0, allow_inf_nan=False, description="learning rate, > 0, the same for "
+                      "both layers", examples=[0.05])
+    optimizer: Literal["sgd", "momentum", "adam"] = Field(
+        "adam", description="sgd: W −= lr·g; momentum: v = 0.9v + g, W −= lr·v; adam: torch.optim.Adam's "
+        "update (betas 0.9, 0.999)", examples=["adam"],
+    )
+    seed: int = Field(0, ge=0, le=2**32 - 1, description="seed of the random start (uniform in ±1/√(C/groups"
+                      "·kh·kw), as PyTorch), of the target's noise, and of the `random` preset", examples=[0])
+    noise: float = Field(0.0, ge=0, allow_inf_nan=False, description="standard deviation of Gaussian noise "
+                         "added to the target (and to each test target)", examples=[0.0])
+    untied: bool = Field(True, description="also train the untied (locally connected) layer: its own "
+                         "kernel at every output position, from the same start, in lockstep", examples=[True])
+    learn_bias: bool = Field(True, description="learn a bias too (untied: one per position); the hidden "
+                             "layer's bias is `bias`", examples=[True])
+    every: ReportEvery = Field(10, description="report every this many steps, 1..{max_train_steps}; step 0 "
+                               "and the last are always reported", examples=[10])
+    test_image: str | None = Field(
+        None, max_length=64, description="the second test image: a built-in sample by name (as the page's "
+        "sample list), fitted to the training image's size", examples=["checkerboard"],
+    )
+    test_image_id: str | None = Field(
+        None, pattern=ID_PATTERN, description="the second test image: an id from POST /api/images, fitted "
+        "to the training image's size (instead of `test_image`)",
+        examples=["9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"],
+    )
+    maps: bool = Field(False, description="add to the last line, for kernel 0, the target's and both "
+                       "layers' outputs on the training, shifted and second images, as PNG data URIs",
+                       examples=[False])
+
+
 class PresetsParams(BaseModel):
     """Which size to give the presets' weights at."""
 
@@ -262,10 +312,11 @@ class PresetsParams(BaseModel):
 # Every request model, in the order /openapi.json lists them.
 REQUEST_MODELS: tuple[type[BaseModel], ...] = (
     LayerParams, ConvolveParams, FeatureMapParams, ReceptiveFieldParams, WeightUsageParams,
-    DenseMatrixParams, GradientParams, NetworkParams, NetworkMapParams, ErfParams,
+    DenseMatrixParams, GradientParams, TrainParams, NetworkParams, NetworkMapParams, ErfParams,
 )
 
 __all__ = [
+    "TrainDoneLine", "TrainErrorLine", "TrainLayerOut", "TrainMapsOut", "TrainParams", "TrainReportLine",
     "REQUEST_MODELS", "AxisArithmeticOut", "Box", "ContributionsOut", "ConvolveParams", "ConvolveResponse",
     "CoverageOut", "DenseEntries", "DenseMatrixParams", "DenseMatrixResponse", "ErrorResponse",
     "FeatureMapParams", "GradientParams", "GradientResponse", "ImageInfo", "LayerInfo", "LayerParams",

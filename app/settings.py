@@ -46,6 +46,10 @@ class Settings:
     redis_url: str = ""  # redis://host:port/db: the image store in Redis, for every machine ("" = on disk)
     redis_ttl_seconds: int = 7 * 24 * 3600  # an image leaves Redis this long after its last upload or read
     output_cache_bytes: int = 768 * 1024 * 1024  # per-process layer outputs (LRU): 3x the largest output
+    max_train_steps: int = 5000  # most `steps` (and `every`) of one POST /api/train
+    max_train_reports: int = 1000  # most report lines of one training stream (steps / every + 2)
+    train_seconds: int = 120  # time budget of one training stream; past it the stream ends with an error line
+    max_trainings: int = 2  # training streams running at once in one worker process (503 beyond)
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
