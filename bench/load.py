@@ -333,7 +333,8 @@ def main() -> None:
         phase_reuse_and_restart(tmp, photos)
         phase_soak(tmp, photos, 1000 if args.quick else 5000)
         phase_overload(tmp, photos, 64)
-        lines = [line for log in tmp.glob("server*.log") for line in log.read_text(errors="replace").splitlines()]
+        logs = sorted(tmp.glob("server*.log"))
+        lines = [line for log in logs for line in log.read_text(errors="replace").splitlines()]
         errors = [line for line in lines if '"status":5' in line and '"status":503' not in line]
         print(f"5xx other than 503 in the server logs: {len(errors)} (target 0)")
 
