@@ -455,11 +455,14 @@ class OutputCache:
         self._cache: LRUCache[object] = LRUCache(max_bytes, nbytes)
         self._locks: dict[Hashable, threading.Lock] = {}
         self._guard = threading.Lock()
+        self.hits = 0  # answers served from the cache (for /metrics)
+        self.misses = 0  # answers computed
 
     def get_or_compute(self, key: Hashable, compute: Callable[[], V]) -> V:
         """The cached value for key, or compute() once (concurrent callers for one key wait)."""
         hit = self._cache.get(key)
         if hit is not None:
+            self.hits += 1
             return hit  # type: ignore[return-value]
         with self._guard:
             lock = self._locks.setdefault(key, threading.Lock())
@@ -467,8 +470,11 @@ class OutputCache:
             with lock:
                 hit = self._cache.get(key)
                 if hit is None:
+                    self.misses += 1
                     hit = compute()
                     self._cache.put(key, hit)
+                else:
+                    self.hits += 1
         finally:
             with self._guard:
                 self._locks.pop(key, None)
@@ -476,6 +482,11 @@ class OutputCache:
 
     def __len__(self) -> int:
         return len(self._cache)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held now."""
+        return self._cache.nbytes
 
 
 def make_outputs(settings: Settings) -> OutputCache:

@@ -277,3 +277,17 @@ def test_metrics_report_requests_latency_queue_cache_and_store(client: TestClien
                  "convlens_image_store_bytes", "convlens_compute_seconds_bucket{"):
         assert name in text, name
     assert 'method="POST",route="/api/convolve",status="200"' in text
+    misses = _sample(text, "convlens_output_cache_misses")
+    client.post("/api/convolve", json={"image_id": image_id})  # the same layer again: a hit
+    again = client.get("/metrics").text
+    assert _sample(again, "convlens_output_cache_hits") >= 1
+    assert _sample(again, "convlens_output_cache_misses") == misses
+
+
+def _sample(text: str, name: str) -> float:
+    """The value of an unlabelled metric in Prometheus text."""
+    import re
+
+    match = re.search(rf"^{name} (\S+)$", text, re.M)
+    assert match, name
+    return float(match.group(1))
