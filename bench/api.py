@@ -14,7 +14,9 @@ and the reference times, measured in the same rounds:
 - engine hot: the same call repeated back to back in this process (context only);
 - bare work: decode the JPEG + conv2d + one Pillow PNG encode per map at Pillow's default settings,
 
-with the ratios JSON / engine and (JSON + PNGs) / bare work. Every HTTP request uses a slightly
+with the ratios JSON / engine and (JSON + PNGs) / bare work. Then POST /api/train on a 320 x 320
+gray image: the time to its first streamed line and the steps per second of the stream, against
+the engine's trainer in this process on the same image (run_train). Every HTTP request uses a slightly
 different bias, so the server's output cache never answers a JSON request from an earlier one; the
 PNG requests of one round do hit it, which is the point (the maps are not computed twice).
 
@@ -222,6 +224,51 @@ def run_case(base: str, image_id: str, jpeg: bytes, k: int, rounds: int, warmup:
             "server_engine": server_engine[warmup:][::2]}
 
 
+TRAIN_SIDE = 320  # the training benchmark's image side (the page's default sample is 320 x 320)
+TRAIN_STEPS = 300
+
+
+def run_train(base: str, jpeg: bytes, rounds: int, settings: Settings) -> dict:
+    """POST /api/train (one 3x3 kernel, gray, padding 1, shared and untied, Adam) over HTTP: the time
+    to its first line and the steps per second of the stream, against the engine's trainer run in this
+    process on the same image (time to its first report, steps per second), in the same rounds."""
+    from engine import make_target, preset, train
+
+    img = Image.open(io.BytesIO(jpeg)).resize((TRAIN_SIDE, TRAIN_SIDE))
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    client = httpx.Client(base_url=base, timeout=120)
+    r = client.post("/api/images", files={"image": ("train.png", buf.getvalue(), "image/png")})
+    image_id = r.json()["id"]
+    x = to_input(decode_upload(buf.getvalue(), settings).pixels, "gray")
+    hidden = preset("sobel_x", 3)[None, None].astype(np.float32)
+    out: dict[str, list[float]] = {"first": [], "rate": [], "engine_first": [], "engine_rate": []}
+    for i in range(rounds):
+        t0 = time.perf_counter()
+        first = 0.0
+        with client.stream("POST", "/api/train", data={
+                "image_id": image_id, "target_kernels": "sobel_x", "padding": "1", "steps": str(TRAIN_STEPS),
+                "every": "10", "seed": str(i)}) as r:
+            r.raise_for_status()
+            for n, _ in enumerate(r.iter_lines()):
+                if n == 0:
+                    first = time.perf_counter() - t0
+        total = time.perf_counter() - t0
+        out["first"].append(first)
+        out["rate"].append(TRAIN_STEPS / (total - first))
+        t0 = time.perf_counter()
+        target = make_target(x, hidden, padding=1)
+        training = train(x, target, 3, padding=1, steps=TRAIN_STEPS, every=10, seed=i, untied=True, lr=0.05)
+        next(training)
+        e_first = time.perf_counter() - t0
+        for _ in training:
+            pass
+        out["engine_first"].append(e_first)
+        out["engine_rate"].append(TRAIN_STEPS / (time.perf_counter() - t0 - e_first))
+    client.close()
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=15)
@@ -263,6 +310,16 @@ def main() -> None:
                   "this process")
             print("srv engine: conv2d + bias + σ + statistics inside the server (Server-Timing header); "
                   "JSON/srv engine is the HTTP + JSON overhead on top of it")
+            tr = run_train(base, jpeg, max(3, args.rounds // 3), settings)
+            f50, ef50 = statistics.median(tr["first"]) * 1000, statistics.median(tr["engine_first"]) * 1000
+            r50, er50 = statistics.median(tr["rate"]), statistics.median(tr["engine_rate"])
+            print(f"\nPOST /api/train, gray {TRAIN_SIDE}x{TRAIN_SIDE}, one 3x3 kernel, shared + untied, "
+                  f"Adam, {TRAIN_STEPS} steps, {len(tr['first'])} rounds")
+            print(f"{'first line p50':>15} {'engine first':>13} {'steps/s p50':>12} {'engine steps/s':>15} "
+                  f"{'rate / engine':>14}")
+            print(f"{f50:>12.1f} ms {ef50:>10.1f} ms {r50:>12.0f} {er50:>15.0f} {r50 / er50:>13.2f}x")
+            print("first line: POST to the step-0 line over HTTP (reading, costing, the target and the "
+                  "first step); engine first: the target and the first step in this process")
         finally:
             worker.close()
             proc.terminate()

@@ -21,6 +21,7 @@ import { renderFormula } from './views/formula.js';
 import { FormulaPicture } from './views/formulapic.js';
 import { GradientsView } from './views/gradients.js';
 import { InputView } from './views/input.js';
+import { LearnView } from './views/learn.js';
 import { Lens } from './views/lens.js';
 import { MapsView } from './views/maps.js';
 import { NetworkView } from './views/network.js';
@@ -407,6 +408,7 @@ function main() {
   views.dense = new TransposeToggle($('#tab-dense'), new DenseView($('#tab-dense')));
   views.gradients = new GradientsView($('#tab-gradients'));
   views.network = new NetworkView($('#tab-network'));
+  views.learn = new LearnView($('#tab-learn'));
   controls.showExpired(workspace.dataset.expired);
   wire();
   writeForm(state);

@@ -38,7 +38,7 @@ export const DEFAULTS = Object.freeze({
   mode: '', // 'channels' edits RGB weights per channel
 });
 
-export const TABS = ['formula', 'sliding', 'sharing', 'dense', 'gradients', 'network'];
+export const TABS = ['formula', 'sliding', 'sharing', 'dense', 'gradients', 'network', 'learn'];
 
 /**
  * State from a query string; unknown keys are ignored, missing ones take defaults.
