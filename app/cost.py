@@ -17,7 +17,7 @@ from engine import ConvSpec, StackCost, parameter_counts
 from engine.train import train_cost
 from engine.untied import untied_bytes
 
-from . import images
+from . import draw
 from .errors import ParamError
 from .settings import Settings
 
@@ -120,7 +120,7 @@ def estimate(work: str, stack: LayerStack, params: LayerParams, settings: Settin
         maps = 1 if index is not None else layer.kernels
         return forward + png_cost(maps * _zoomed(h_out + 24, w_out + 4, scale)), "scale"
     if work == "image_png":
-        zoom = getattr(params, "scale", None) or images.auto_scale(h, w)
+        zoom = getattr(params, "scale", None) or draw.auto_scale(h, w)
         return png_cost(_zoomed(h, w, zoom) * 2), "scale"
     if work == "geometry":
         return Cost(peak_bytes=8 * 3 * h * w), "max_side"
@@ -186,7 +186,7 @@ def network_estimate(work: str, stack: LayerStack, params: LayerParams) -> tuple
     if work == "geometry":
         return Cost(), "layers"
     if work == "image_png":  # the image, with up to its own size of padding drawn on each side
-        zoom = getattr(params, "scale", None) or images.auto_scale(h, w)
+        zoom = getattr(params, "scale", None) or draw.auto_scale(h, w)
         return png_cost(_zoomed(3 * h, 3 * w, zoom)), "scale"
     if work in ("erf", "erf_png"):
         erf = erf_cost(forward, stack.input_shape, cost)

@@ -18,7 +18,7 @@ from pydantic import BaseModel
 
 from engine import AxisArithmetic, ParameterCounts
 
-from . import images, schemas
+from . import draw, schemas
 from .errors import ParamError
 from .store import OutputCache
 
@@ -46,14 +46,15 @@ def png_response(data: bytes, headers: Mapping[str, str] | None = None) -> Respo
     return Response(data, media_type="image/png", headers={**(headers or {}), "Cache-Control": PNG_CACHE})
 
 
-def cached_png(outputs: OutputCache, key: tuple[object, ...], draw: Callable[[], tuple[bytes, dict[str, str]]]
+def cached_png(outputs: OutputCache, key: tuple[object, ...],
+               render: Callable[[], tuple[bytes, dict[str, str]]]
                ) -> Response:
     """A PNG response, encoded once per key."""
-    data, headers = outputs.get_or_compute(("png", *key), draw)
+    data, headers = outputs.get_or_compute(("png", *key), render)
     return png_response(data, headers)
 
 
-def range_headers(lo: float, hi: float, c: images.Colorized) -> dict[str, str]:
+def range_headers(lo: float, hi: float, c: draw.Colorized) -> dict[str, str]:
     """The value range of a map and of its colour bar, for the page's legends."""
     return {"X-Value-Min": repr(lo), "X-Value-Max": repr(hi), "X-Color-Min": repr(c.vmin),
             "X-Color-Max": repr(c.vmax), "X-Colormap": "diverging" if c.signed else "sequential"}

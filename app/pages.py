@@ -22,8 +22,9 @@ from starlette.datastructures import UploadFile
 from engine import PRESETS, ArgumentError, ArgumentTypeError, output_arithmetic, parameter_counts
 
 from . import schemas
+from .draw import encode_png
 from .errors import ImageError, ParamError, api_field
-from .images import decode_upload, encode_png
+from .images import decode_upload
 from .layer import LayerStack, build_stack
 from .middleware import CSP
 from .params import Uploads, all_errors, read_upload
@@ -43,7 +44,8 @@ LAYER_FIELDS = (
     "kernels", "weights", "kernel_size", "stride", "padding", "dilation", "groups", "bias",
     "activation", "color", "seed",
 )
-VIEW_FIELDS = ("tab", "unit", "weight", "crop", "step", "decimate", "zoom", "lens", "loss", "target", "lr", "sweep", "mode")
+VIEW_FIELDS = ("tab", "unit", "weight", "crop", "step", "decimate", "zoom", "lens", "loss", "target", "lr",
+               "sweep", "mode")
 DEFAULTS = {
     "kernels": "sobel_x,sobel_y", "weights": "", "kernel_size": "3", "stride": "1", "padding": "1",
     "dilation": "1", "groups": "1", "bias": "0", "activation": "none", "color": "gray", "seed": "0",
@@ -253,7 +255,8 @@ async def submit(request: Request) -> Response:
     if values.get("sample") and not values.pop("uploaded", ""):
         values.pop("image_id", None)  # a sample picked in the form replaces the previous image
     query = {k: values[k] for k in ("image_id", "sample") if values.get(k)}
-    query.update({k: values[k] for k in (*LAYER_FIELDS, *VIEW_FIELDS) if values.get(k) or k in TYPED and k in values})
+    query.update({k: values[k] for k in (*LAYER_FIELDS, *VIEW_FIELDS)
+                  if values.get(k) or (k in TYPED and k in values)})
     return RedirectResponse("/?" + urlencode(query), status_code=303)
 
 

@@ -12,7 +12,7 @@ from numpy.typing import NDArray
 
 from engine import conv_layer, output_arithmetic, parameter_counts
 
-from .. import images, schemas
+from .. import draw, schemas
 from ..encode import (
     arithmetic_out,
     cached_png,
@@ -66,7 +66,7 @@ def map_url(stack: LayerStack, index: int, out: Output | None = None) -> str:
     """GET URL of one map's PNG (a data URI when custom weights make the URL too long)."""
     url = stack.map_url(index)
     if len(url) > MAX_URL_QUERY and out is not None:
-        png, _ = images.map_png(out.y[index])
+        png, _ = draw.map_png(out.y[index])
         url = "data:image/png;base64," + base64.b64encode(png).decode()
     return url
 
@@ -107,7 +107,7 @@ def convolve(parsed: Parsed[schemas.ConvolveParams], services: Services) -> Resp
     maps = []
     for k in range(j):
         lo, hi = float(out.mins[k]), float(out.maxs[k])
-        c_lo, c_hi, _ = images.color_range(lo, hi)
+        c_lo, c_hi, _ = draw.color_range(lo, hi)
         maps.append(schemas.MapInfo(
             index=k, name=layer.names[k], weights=floats(layer.weight[k]), bias=float(layer.bias[k]),
             min=lo, max=hi, mean=float(out.means[k]), color_min=c_lo, color_max=c_hi,
@@ -136,13 +136,13 @@ def feature_maps_png(parsed: Parsed[schemas.FeatureMapParams], services: Service
     if index is not None and index >= out.y.shape[0]:
         raise ParamError("index", f"`index` must be a map index in 0..{out.y.shape[0] - 1}, got {index}")
 
-    def draw() -> tuple[bytes, dict[str, str]]:
+    def render() -> tuple[bytes, dict[str, str]]:
         if index is None:
             labels = [f"{k}: {name}" for k, name in enumerate(stack.layer.names)]
-            data = images.grid_png(out.y, labels, scale)
+            data = draw.grid_png(out.y, labels, scale)
             lo, hi = float(out.mins.min()), float(out.maxs.max())
             return data, {"X-Value-Min": repr(lo), "X-Value-Max": repr(hi)}
-        data, c = images.map_png(out.y[index], scale)
+        data, c = draw.map_png(out.y[index], scale)
         return data, range_headers(float(out.mins[index]), float(out.maxs[index]), c)
 
-    return cached_png(services.outputs, (*stack.key, "map", index, scale), draw)
+    return cached_png(services.outputs, (*stack.key, "map", index, scale), render)

@@ -17,7 +17,7 @@ from engine import (
     weight_usage,
 )
 
-from .. import images, schemas
+from .. import draw, schemas
 from ..encode import floats, json_response, pairs, parameters_out, png_response, range_headers
 from ..errors import ParamError
 from ..layer import LayerStack
@@ -69,9 +69,9 @@ def receptive_field_png(parsed: Parsed[schemas.ReceptiveFieldParams], services: 
     if parsed.params.layers is not None:
         return network.receptive_stack_png(parsed, services)
     stack, rf = _receptive(parsed, services, "image_png")
-    scale = parsed.params.scale or images.auto_scale(*_hw(stack))
+    scale = parsed.params.scale or draw.auto_scale(*_hw(stack))
     taps = [(r, c, pad) for _, _, r, c, pad in rf.taps]
-    return png_response(images.draw_receptive_field(
+    return png_response(draw.draw_receptive_field(
         stack.image.pixels, stack.layer.spec.padding, (rf.top, rf.left, rf.height, rf.width), taps, scale))
 
 
@@ -109,7 +109,7 @@ def weight_usage_png(parsed: Parsed[schemas.WeightUsageParams], services: Servic
     """The coverage heatmap."""
     stack = services.build(parsed, "image_png")
     cov = coverage(_hw(stack), spec=stack.layer.spec)
-    data, c = images.draw_coverage(stack.image.pixels, cov, scale=parsed.params.scale)
+    data, c = draw.draw_coverage(stack.image.pixels, cov, scale=parsed.params.scale)
     return png_response(data, range_headers(float(cov.min()), float(cov.max()), c))
 
 
@@ -170,5 +170,5 @@ def dense_matrix_json(parsed: Parsed[schemas.DenseMatrixParams], services: Servi
 def dense_matrix_png(parsed: Parsed[schemas.DenseMatrixParams], services: Services) -> Response:
     """M drawn, a colour per shared weight."""
     stack, _, m = _dense(parsed, services, "dense_png")
-    return png_response(images.draw_dense_matrix(m.shape, m.rows, m.cols, m.tied, stack.layer.weight.size,
+    return png_response(draw.draw_dense_matrix(m.shape, m.rows, m.cols, m.tied, stack.layer.weight.size,
                                                  parsed.params.scale))

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Response
 
 from engine import LayerGradient, layer_gradient
 
-from .. import images, schemas
+from .. import draw, schemas
 from ..encode import cached_png, floats, json_response, npy_response, range_headers, require_finite
 from ..errors import ParamError
 from ..fields import FLOAT32_MAX
@@ -122,8 +122,8 @@ def gradient_png(parsed: Parsed[schemas.GradientParams], services: Services) -> 
     _, g, key = _gradient(parsed, services, "gradient_png")
     contrib = g.contributions
 
-    def draw() -> tuple[bytes, dict[str, str]]:
-        data, c = images.map_png(contrib, parsed.params.scale)
+    def render() -> tuple[bytes, dict[str, str]]:
+        data, c = draw.map_png(contrib, parsed.params.scale)
         return data, range_headers(float(contrib.min()), float(contrib.max()), c)
 
-    return cached_png(services.outputs, (*key, parsed.params.scale), draw)
+    return cached_png(services.outputs, (*key, parsed.params.scale), render)

@@ -29,7 +29,7 @@ from engine import (
     stack_forward,
 )
 
-from .. import images, schemas
+from .. import draw, schemas
 from ..encode import (
     cached_png,
     floats,
@@ -108,7 +108,7 @@ def map_url(stack: LayerStack, layer: int, index: int, out: StackOutput) -> str:
     """GET URL of one map's PNG (a data URI when inline weights make the URL too long)."""
     url = stack.url("network-map.png", layer=layer, index=index)
     if len(url) > MAX_URL_QUERY:
-        png, _ = images.map_png(out.ys[layer][index])
+        png, _ = draw.map_png(out.ys[layer][index])
         url = "data:image/png;base64," + base64.b64encode(png).decode()
     return url
 
@@ -119,7 +119,7 @@ def maps_out(stack: LayerStack, out: StackOutput, layer: int) -> list[schemas.Ne
     maps = []
     for k in range(out.ys[layer].shape[0]):
         lo, hi = float(out.mins[layer][k]), float(out.maxs[layer][k])
-        c_lo, c_hi, _ = images.color_range(lo, hi)
+        c_lo, c_hi, _ = draw.color_range(lo, hi)
         maps.append(schemas.NetworkMapOut(index=k, name=names[k], min=lo, max=hi,
                                           mean=float(out.means[layer][k]), color_min=c_lo, color_max=c_hi,
                                           png=map_url(stack, layer, k, out)))
@@ -166,12 +166,12 @@ def network_map_png(parsed: Parsed[schemas.NetworkMapParams], services: Services
         raise ParamError("index", f"`index` must be a map of layer {layer}, 0..{j - 1}, got {params.index}")
     out, _ = stack_output(stack, services)
 
-    def draw() -> tuple[bytes, dict[str, str]]:
+    def render() -> tuple[bytes, dict[str, str]]:
         k = params.index
-        data, c = images.map_png(out.ys[layer][k], params.scale)
+        data, c = draw.map_png(out.ys[layer][k], params.scale)
         return data, range_headers(float(out.mins[layer][k]), float(out.maxs[layer][k]), c)
 
-    return cached_png(services.outputs, (*stack.key, "stack-map", layer, params.index, params.scale), draw)
+    return cached_png(services.outputs, (*stack.key, "stack-map", layer, params.index, params.scale), render)
 
 
 def convolve_stack(parsed: Parsed[schemas.ConvolveParams], services: Services) -> Response:
@@ -247,8 +247,8 @@ def receptive_stack_png(parsed: Parsed[schemas.ReceptiveFieldParams], services: 
     h, w = stack.input_shape[1:]
     top, bottom, left, right = box.padding
     pad = (min(max(top, bottom), h), min(max(left, right), w))  # at most the image's own size drawn
-    scale = params.scale or images.auto_scale(h, w)
-    return png_response(images.draw_receptive_field(stack.image.pixels, pad,
+    scale = params.scale or draw.auto_scale(h, w)
+    return png_response(draw.draw_receptive_field(stack.image.pixels, pad,
                                                     (box.top, box.left, box.height, box.width), [], scale))
 
 
@@ -331,11 +331,11 @@ def erf_png(parsed: Parsed[schemas.ErfParams], services: Services) -> Response:
     stack, erf, _ = _erf(parsed, services, "erf_png")
     scale = parsed.params.scale
 
-    def draw() -> tuple[bytes, dict[str, str]]:
-        data, c = images.map_png(erf.heatmap.astype(np.float32), scale)
+    def render() -> tuple[bytes, dict[str, str]]:
+        data, c = draw.map_png(erf.heatmap.astype(np.float32), scale)
         return data, range_headers(0.0, float(erf.heatmap.max()), c)
 
-    return cached_png(services.outputs, (*stack.key, "erf", erf.unit, scale), draw)
+    return cached_png(services.outputs, (*stack.key, "erf", erf.unit, scale), render)
 
 
 @router.get("/networks", response_model=schemas.NetworksResponse, responses=ERRORS,

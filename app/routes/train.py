@@ -53,7 +53,7 @@ from engine import (
     untied_conv2d,
 )
 
-from .. import images, schemas
+from .. import draw, images, schemas
 from ..encode import floats
 from ..errors import ParamError
 from ..layer import LayerStack, target_weights
@@ -352,8 +352,8 @@ class TrainingRun:
             hi = float(max(m.max() for m in shown))
             pngs = []
             for m in shown:
-                c = images.colorize(m, vmin=lo, vmax=hi)
-                pngs.append(_data_uri(images.encode_indexed_png(c.index, c.table)))
+                c = draw.colorize(m, vmin=lo, vmax=hi)
+                pngs.append(_data_uri(draw.encode_indexed_png(c.index, c.table)))
             maps.append(schemas.TrainMapsOut(
                 image=name, target=pngs[0], shared=pngs[1], untied=pngs[2] if untied is not None else None,
                 min=c.vmin, max=c.vmax, colormap="diverging" if c.signed else "sequential"))

@@ -10,7 +10,7 @@ from apphelp import gray
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from app import images
+from app import draw
 from engine import conv2d, preset
 
 
@@ -38,7 +38,7 @@ def test_signed_map_uses_diverging_colours(client: TestClient, image_id: str, pi
     assert r.headers["X-Colormap"] == "diverging"
     m = max(abs(y.min()), abs(y.max()))
     assert float(r.headers["X-Color-Max"]) == pytest.approx(float(m), abs=1e-5)
-    np.testing.assert_array_equal(_png(r), images.colorize(y).rgb)
+    np.testing.assert_array_equal(_png(r), draw.colorize(y).rgb)
 
 
 def test_non_negative_map_uses_sequential(client: TestClient, image_id: str) -> None:

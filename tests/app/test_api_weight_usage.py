@@ -8,7 +8,7 @@ import numpy as np
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from app import images
+from app import draw
 from engine import coverage
 
 
@@ -44,5 +44,5 @@ def test_coverage_png(client: TestClient, image_id: str) -> None:
     r = client.get(body["coverage"]["png"])
     img = np.asarray(Image.open(io.BytesIO(r.content)))
     assert img.shape == (12, 16, 3)
-    np.testing.assert_array_equal(img[11, 0], images.ZERO_COVERAGE)
+    np.testing.assert_array_equal(img[11, 0], draw.ZERO_COVERAGE)
     assert r.headers["X-Value-Max"] == repr(float(coverage((12, 16), 3, 2).max()))

@@ -13,7 +13,7 @@ from apphelp import encode, make_pixels
 from numpy.typing import NDArray
 from PIL import Image
 
-from app import images
+from app import draw, images
 from app.images import DecodedImage, ImageError, decode_upload
 from app.settings import Settings
 
@@ -179,79 +179,79 @@ def test_to_input_bad_color() -> None:
 
 
 def test_diverging_white_at_zero_and_symmetric() -> None:
-    c = images.colorize(np.array([[-2.0, 0.0, 1.0]]))
+    c = draw.colorize(np.array([[-2.0, 0.0, 1.0]]))
     assert c.signed and (c.vmin, c.vmax) == (-2.0, 2.0)
     np.testing.assert_array_equal(c.rgb[0, 1], [255, 255, 255])
-    np.testing.assert_array_equal(c.rgb[0, 0], images.DIVERGING[0])  # -2 is the darkest blue
+    np.testing.assert_array_equal(c.rgb[0, 0], draw.DIVERGING[0])  # -2 is the darkest blue
     assert c.rgb[0, 2, 0] > c.rgb[0, 2, 2]  # positive is red
 
 
 def test_negatives_never_clamped_to_one_colour() -> None:
-    c = images.colorize(np.array([[-1.0, -0.5, -0.1]]))
+    c = draw.colorize(np.array([[-1.0, -0.5, -0.1]]))
     assert len({tuple(p) for p in c.rgb[0]}) == 3
 
 
 def test_sequential_for_non_negative() -> None:
-    c = images.colorize(np.array([[0.0, 1.0, 3.0]]))
+    c = draw.colorize(np.array([[0.0, 1.0, 3.0]]))
     assert not c.signed and (c.vmin, c.vmax) == (0.0, 3.0)
-    np.testing.assert_array_equal(c.rgb[0, 0], images.SEQUENTIAL[0])
-    np.testing.assert_array_equal(c.rgb[0, 2], images.SEQUENTIAL[-1])
+    np.testing.assert_array_equal(c.rgb[0, 0], draw.SEQUENTIAL[0])
+    np.testing.assert_array_equal(c.rgb[0, 2], draw.SEQUENTIAL[-1])
 
 
 def test_sequential_table_brightens_monotonically() -> None:
-    luma = images.SEQUENTIAL.astype(float) @ [0.299, 0.587, 0.114]
+    luma = draw.SEQUENTIAL.astype(float) @ [0.299, 0.587, 0.114]
     assert np.all(np.diff(luma) > -1.0)
 
 
 def test_constant_map_does_not_divide_by_zero() -> None:
-    c = images.colorize(np.full((2, 2), 5.0))
+    c = draw.colorize(np.full((2, 2), 5.0))
     assert c.vmax > c.vmin
 
 
 def test_encode_png_roundtrip_and_fast_level() -> None:
     px = make_pixels(8, 9)
-    data = images.encode_png(px)
+    data = draw.encode_png(px)
     np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(data))), px)
 
 
 def test_map_png_size_and_scale() -> None:
-    data, _ = images.map_png(np.zeros((3, 5)), scale=4)
+    data, _ = draw.map_png(np.zeros((3, 5)), scale=4)
     assert Image.open(io.BytesIO(data)).size == (20, 12)
 
 
 def test_grid_png_holds_every_map() -> None:
-    data = images.grid_png(np.zeros((3, 4, 6)), ["a", "b", "c"])
+    data = draw.grid_png(np.zeros((3, 4, 6)), ["a", "b", "c"])
     w, h = Image.open(io.BytesIO(data)).size
     assert w >= 2 * 6 and h >= 2 * 4
 
 
 def test_receptive_field_overlay_marks_padding_and_taps() -> None:
     px = np.zeros((4, 4, 3), np.uint8)
-    data = images.draw_receptive_field(px, (1, 1), (-1, -1, 3, 3), [(-1, -1, True), (0, 0, False)], scale=8)
+    data = draw.draw_receptive_field(px, (1, 1), (-1, -1, 3, 3), [(-1, -1, True), (0, 0, False)], scale=8)
     img = np.asarray(Image.open(io.BytesIO(data)))
     assert img.shape == (48, 48, 3)
-    np.testing.assert_array_equal(img[1, 40], images.PAD_COLOR)  # padding ring, outside the box
+    np.testing.assert_array_equal(img[1, 40], draw.PAD_COLOR)  # padding ring, outside the box
     centre = img[8 + 4, 8 + 4]  # tap (0, 0) at zoomed (12, 12)
-    np.testing.assert_array_equal(centre, images.TAP_COLOR)
+    np.testing.assert_array_equal(centre, draw.TAP_COLOR)
 
 
 def test_coverage_overlay_marks_zero_pixels() -> None:
     counts = np.array([[0, 1], [2, 3]])
-    data, c = images.draw_coverage(np.zeros((2, 2, 3), np.uint8), counts)
+    data, c = draw.draw_coverage(np.zeros((2, 2, 3), np.uint8), counts)
     img = np.asarray(Image.open(io.BytesIO(data)))
-    np.testing.assert_array_equal(img[0, 0], images.ZERO_COVERAGE)
+    np.testing.assert_array_equal(img[0, 0], draw.ZERO_COVERAGE)
     assert c.vmin == 0 and c.vmax == 3
 
 
 def test_dense_matrix_drawing_zero_white_tied_same_colour() -> None:
     rows, cols, tied = np.array([0, 1]), np.array([0, 1]), np.array([2, 2])
-    img = np.asarray(Image.open(io.BytesIO(images.draw_dense_matrix((2, 3), rows, cols, tied, 4))))
+    img = np.asarray(Image.open(io.BytesIO(draw.draw_dense_matrix((2, 3), rows, cols, tied, 4))))
     np.testing.assert_array_equal(img[0, 0], img[1, 1])
     np.testing.assert_array_equal(img[0, 1], [255, 255, 255])
 
 
 def test_tied_palette_distinct() -> None:
-    pal = images.tied_palette(9)
+    pal = draw.tied_palette(9)
     assert len({tuple(p) for p in pal}) == 9
 
 
@@ -263,7 +263,7 @@ def test_decoded_image_properties() -> None:
 
 def test_map_png_is_palette_with_exact_colours() -> None:
     values = np.array([[-1.0, 0.0, 0.5]])
-    data, c = images.map_png(values)
+    data, c = draw.map_png(values)
     img = Image.open(io.BytesIO(data))
     assert img.mode == "P"
     np.testing.assert_array_equal(np.asarray(img.convert("RGB")), c.rgb)
