@@ -20,7 +20,7 @@ from engine import AxisArithmetic, ParameterCounts
 
 from . import draw, schemas
 from .errors import ParamError
-from .store import OutputCache
+from .outputs import OutputCache
 
 PNG_CACHE = "public, max-age=3600"
 

@@ -38,9 +38,10 @@ from .cost import check, estimate
 from .errors import ParamError
 from .fields import DEFAULT_KERNEL, LayerSpec, geometry_of
 from .images import DecodedImage
+from .outputs import OutputCache
 from .params import Uploads
 from .settings import Settings
-from .store import ImageStore, OutputCache
+from .store import ImageStore
 
 NPY_HEADER_BYTES = 4096  # a .npy header is at most this long; the data follows it
 

@@ -11,10 +11,11 @@ from .docs import install_docs
 from .errors import install_error_handlers
 from .middleware import BodySizeLimit, SecurityHeaders
 from .observe import Metrics, RequestLog
+from .outputs import make_outputs
 from .pool import ComputePool
 from .routes import convolve, geometry, gradient, images, network, presets, train
 from .settings import Settings
-from .store import make_outputs, make_store
+from .store_backends import make_store
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -18,9 +18,10 @@ from pydantic import BaseModel
 
 from .. import schemas
 from ..layer import LayerStack, build_stack
+from ..outputs import OutputCache
 from ..params import Parsed, reader
 from ..settings import Settings
-from ..store import ImageStore, OutputCache
+from ..store import ImageStore
 
 M = TypeVar("M", bound=schemas.LayerParams)
 

@@ -13,9 +13,10 @@ from app import schemas
 from app.errors import ParamError
 from app.images import decode_upload
 from app.layer import LayerStack, build_stack, read_npy
+from app.outputs import OutputCache
 from app.params import Uploads, validate
 from app.settings import Settings
-from app.store import ImageStore, OutputCache
+from app.store import ImageStore
 from engine import ConvSpec, preset
 
 

@@ -18,20 +18,10 @@ import pytest
 from apphelp import make_pixels
 
 from app.images import DecodedImage
+from app.outputs import OutputCache, make_outputs, nbytes
 from app.settings import Settings
-from app.store import (
-    DiskImageStore,
-    ImageNotFound,
-    ImageStore,
-    LRUCache,
-    OutputCache,
-    decode_image,
-    encode_image,
-    image_id,
-    make_outputs,
-    make_store,
-    nbytes,
-)
+from app.store import ImageNotFound, ImageStore, LRUCache, decode_image, encode_image, image_id
+from app.store_backends import DiskImageStore, make_store
 
 
 def _image(seed: int, side: int = 10) -> DecodedImage:

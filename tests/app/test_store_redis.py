@@ -17,9 +17,11 @@ import redis
 from apphelp import make_pixels
 from live_server import free_port
 
+from app.errors import StoreUnavailable
 from app.images import DecodedImage
 from app.settings import Settings
-from app.store import ImageNotFound, RedisImageStore, StoreUnavailable, encode_image, image_id, make_store
+from app.store import ImageNotFound, encode_image, image_id
+from app.store_backends import RedisImageStore, make_store
 
 REDIS_SERVER = os.environ.get("CONVLENS_REDIS_SERVER", "/usr/bin/redis-server")
 
