@@ -14,13 +14,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .fields import (
     Bias,
-    ChannelIndex,
     Crop,
     Dilation,
     Groups,
     KernelSize,
-    LayerIndex,
-    Layers,
     MapIndex,
     MaxSide,
     PaddingField,
@@ -31,6 +28,7 @@ from .fields import (
     WeightIndex,
     Weights,
 )
+from .layer_fields import ChannelIndex, LayerIndex, Layers
 from .responses import (
     AxisArithmeticOut,
     Box,

@@ -13,8 +13,9 @@ from .. import draw, schemas
 from ..encode import cached_png, floats, json_response, npy_response, range_headers, require_finite
 from ..errors import ParamError
 from ..fields import FLOAT32_MAX
-from ..layer import LayerStack, json_text, magnitude, target_weights
+from ..layer import LayerStack, json_text, target_weights
 from ..params import Parsed
+from ..weights import magnitude
 from . import Services, compute_route
 
 router = APIRouter(prefix="/api", tags=["gradient"])

@@ -41,8 +41,9 @@ from ..encode import (
     server_timing,
 )
 from ..errors import ParamError
-from ..layer import LayerStack, Network
+from ..layer import LayerStack
 from ..params import Parsed
+from ..stacks import Network
 from . import ERRORS, Services, compute_route
 from .images import image_info
 

@@ -12,11 +12,12 @@ from apphelp import encode, make_pixels
 from app import schemas
 from app.errors import ParamError
 from app.images import decode_upload
-from app.layer import LayerStack, build_stack, read_npy
+from app.layer import LayerStack, build_stack
 from app.outputs import OutputCache
 from app.params import Uploads, validate
 from app.settings import Settings
 from app.store import ImageStore
+from app.weights import read_npy
 from engine import ConvSpec, preset
 
 
