@@ -63,7 +63,9 @@ CLICK = """([expected]) => new Promise((resolve) => {
 
 REFERENCE = """async ([body]) => {
   const t0 = performance.now();
-  const res = await fetch('/api/convolve', { method: 'POST', body: new URLSearchParams(body), headers: { Accept: 'application/json' } });
+  const res = await fetch('/api/convolve', {
+    method: 'POST', body: new URLSearchParams(body), headers: { Accept: 'application/json' },
+  });
   await res.json();
   return performance.now() - t0;
 }"""
@@ -80,7 +82,8 @@ def main() -> None:
     from playwright.sync_api import sync_playwright
 
     with tempfile.TemporaryDirectory() as tmp, serve_app(Path(tmp) / "uvicorn.log") as base:
-        info = httpx.post(f"{base}/api/images", files={"image": ("photo.jpg", make_jpeg(), "image/jpeg")}).json()
+        files = {"image": ("photo.jpg", make_jpeg(), "image/jpeg")}
+        info = httpx.post(f"{base}/api/images", files=files).json()
         image_id, side = info["id"], info["width"]
         layer = {"kernels": KERNELS, "kernel_size": "3", "padding": "1", "color": "rgb"}
         query = "&".join(f"{k}={v}" for k, v in {"image_id": image_id, **layer, "stride": "1"}.items())
@@ -91,20 +94,23 @@ def main() -> None:
             page.on("pageerror", lambda e: errors.append(str(e)))
             page.goto(f"{base}/?{query}")
             first_map = page.evaluate(FIRST_MAP)
-            page.wait_for_function("() => document.body.dataset.rendered && !document.body.hasAttribute('data-busy')")
+            page.wait_for_function(
+                "() => document.body.dataset.rendered && !document.body.hasAttribute('data-busy')")
             clicks, refs = [], []
             for i in range(args.clicks):
                 stride = i + 2
                 expected = out_size(side, 3, stride, 1)
                 clicks.append(page.evaluate(CLICK, [expected]))
                 page.wait_for_function("() => !document.body.hasAttribute('data-busy')")
-                body = {"image_id": image_id, **layer, "stride": str(stride), "bias": f"{0.001 * (i + 1):.3f}"}
+                body = {"image_id": image_id, **layer, "stride": str(stride),
+                        "bias": f"{0.001 * (i + 1):.3f}"}
                 refs.append(page.evaluate(REFERENCE, [body]))
             browser.close()
     click, ref = statistics.median(clicks), statistics.median(refs)
     print(f"1024x1024 RGB, 8 kernels 3x3, {args.clicks} stride clicks (2..{args.clicks + 1})")
     print(f"load -> first map            {first_map:8.1f} ms")
-    print(f"stepper click -> maps drawn  {click:8.1f} ms median  (min {min(clicks):.1f}, max {max(clicks):.1f})")
+    print(f"stepper click -> maps drawn  {click:8.1f} ms median  "
+          f"(min {min(clicks):.1f}, max {max(clicks):.1f})")
     print(f"bare POST /api/convolve JSON {ref:8.1f} ms median  (min {min(refs):.1f}, max {max(refs):.1f})")
     print(f"ratio click / round trip     {click / ref:8.2f}x  (target <= 4x)")
     if errors:

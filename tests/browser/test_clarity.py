@@ -54,7 +54,8 @@ def test_maps_and_input_fit_whole_at_1280_and_375(browser, server) -> None:  # t
                 inside: imgs.every((r) => r.left >= panel.left - 1 && r.right <= panel.right + 1),
                 count: imgs.length,
                 mapsScroll: maps.scrollHeight - maps.clientHeight,
-                boxesScroll: [...maps.querySelectorAll('.fmap-box')].some((b) => b.scrollWidth > b.clientWidth + 1),
+                boxesScroll: [...maps.querySelectorAll('.fmap-box')]
+                  .some((b) => b.scrollWidth > b.clientWidth + 1),
                 inputInside: input.width <= inPanel.width && input.width > 0,
                 pageOverflow: document.documentElement.scrollWidth - window.innerWidth,
               };
@@ -65,7 +66,8 @@ def test_maps_and_input_fit_whole_at_1280_and_375(browser, server) -> None:  # t
             page.click("#zoom-toggle")
             page.wait_for_function("() => new URLSearchParams(location.search).get('zoom') === '1'")
             assert page.evaluate("document.querySelector('#maps img.fmap').dataset.scale") == "1"
-            assert page.evaluate("document.querySelector('#maps').scrollHeight === document.querySelector('#maps').clientHeight")
+            assert page.evaluate("(() => { const m = document.querySelector('#maps'); "
+                                 "return m.scrollHeight === m.clientHeight; })()")
         finally:
             context.close()
 
@@ -95,7 +97,8 @@ def _lens_matches_api(page, server, url: str, j: int, unit: tuple[int, int]) -> 
 
 
 def test_the_lens_equals_the_api_in_gray_and_rgb_with_padding_and_dilation(page, server) -> None:  # type: ignore[no-untyped-def]
-    base = "/?sample=tiny&kernels=sobel_x,gaussian&kernel_size=3&padding=2&dilation=2&bias=0.1,-0.2&activation=tanh"
+    base = ("/?sample=tiny&kernels=sobel_x,gaussian&kernel_size=3&padding=2&dilation=2&bias=0.1,-0.2"
+            "&activation=tanh")
     _lens_matches_api(page, server, base + "&unit=0,3&lens=1", 1, (0, 3))
     _lens_matches_api(page, server, base + "&color=rgb&unit=1,0&lens=0", 0, (1, 0))
     assert page.console.errors == []
@@ -123,12 +126,14 @@ def test_the_answer_strip_has_this_layers_numbers(page, server) -> None:  # type
     data = post_json(server, "/api/convolve", _layer(page))
     p = data["parameters"]
     text = " ".join(page.text_content("#answer-sharing").split())
-    assert f"Each of the {p['conv_weights']:,} weights is one parameter used at {p['positions']:,} positions" in text
+    words = f"Each of the {p['conv_weights']:,} weights is one parameter used at {p['positions']:,} positions"
+    assert words in text
     assert f"sum of {p['positions']:,} contributions" in text
     geometry = " ".join(page.text_content("#answer-geometry").split())
     assert "k = 3×5" in geometry and "s = 2" in geometry and "p = 1" in geometry and "d = 2" in geometry
     notation = " ".join(page.text_content("#notation").split())
-    assert "q j,m ↔ y j [m, n]" in notation.replace("qj,m", "q j,m").replace("yj[", "y j [") or "↔" in notation
+    for pair in ("qj,m ↔ yj[m, n]", "W0,j ↔ bj", "Wc,j,r ↔ Wj[c, u, v]"):  # sub/superscripts read inline
+        assert pair in notation, pair
     assert "c is a column" in notation and "c is a channel" in notation
     page.click("#answer a[data-tab='gradients']")
     page.wait_for_function("() => !document.querySelector('#tab-gradients').hidden")
@@ -223,7 +228,8 @@ def test_back_and_forward_after_a_kernel_size_change_raise_no_errors(page) -> No
 
 def test_every_map_png_is_fetched_once_and_hidden_tabs_fetch_nothing(page) -> None:  # type: ignore[no-untyped-def]
     pngs: list[str] = []
-    page.on("request", lambda r: "/api/" in r.url and r.url.split("?")[0].endswith(".png") and pngs.append(r.url))
+    page.on("request",
+            lambda r: "/api/" in r.url and r.url.split("?")[0].endswith(".png") and pngs.append(r.url))
     page.goto("/?kernels=sobel_x,sobel_y,box")
     settle(page)
     page.wait_for_timeout(300)
@@ -236,7 +242,8 @@ def test_an_empty_stride_is_an_error_not_a_default(page) -> None:  # type: ignor
     page.goto("/?sample=tiny&kernels=box")
     settle(page)
     page.fill("#stride", "")
-    page.wait_for_function("() => document.querySelector('#error-stride').textContent.includes('Type a stride')")
+    page.wait_for_function(
+        "() => document.querySelector('#error-stride').textContent.includes('Type a stride')")
     assert page.evaluate("document.body.classList.contains('stale')")
 
 
@@ -247,7 +254,9 @@ def test_the_pytorch_snippet_matches_the_engine(page, server) -> None:  # type: 
     args = re.search(r"Conv2d\((.*)\)", text).group(1)  # type: ignore[union-attr]
     kw = {k.strip(): ast.literal_eval(v.strip()) for k, v in
           (a.split("=") for a in re.split(r",\s*(?![^()]*\))", args))}
-    weight = np.array(ast.literal_eval(re.search(r"conv\.weight\.copy_\(torch\.tensor\((.*)\)\)", text).group(1)))  # type: ignore[union-attr]
+    found = re.search(r"conv\.weight\.copy_\(torch\.tensor\((.*)\)\)", text)
+    assert found
+    weight = np.array(ast.literal_eval(found.group(1)))
     bias = np.array(ast.literal_eval(re.search(r"conv\.bias\.copy_\(torch\.tensor\((.*)\)\)", text).group(1)))  # type: ignore[union-attr]
     assert weight.shape == (kw["out_channels"], kw["in_channels"], *kw["kernel_size"])
     layer = _layer(page)

@@ -444,7 +444,8 @@ def test_the_gradient_contributions_add_up_to_the_api_update(page, server) -> No
     # Large output (320×320 > the 65,536 values the JSON lists) with an activation: the page
     # reads the 102,400 contributions as .npy from /api/gradient and they still add up.
     extra = {"kernels": "sobel_x,laplacian", "activation": "relu", "padding": "2", "dilation": "2"}
-    page.goto("/?" + urllib.parse.urlencode({**extra, "tab": "gradients", "loss": "sum", "weight": "1,0,0,2"}))
+    page.goto("/?" + urllib.parse.urlencode({**extra, "tab": "gradients", "loss": "sum",
+                                             "weight": "1,0,0,2"}))
     settle(page)
     page.wait_for_function(running)
     total = float(page.get_attribute("#grad-running", "data-sum") or "nan")
