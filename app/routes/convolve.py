@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 from fastapi import APIRouter, Response
@@ -13,6 +15,7 @@ from numpy.typing import NDArray
 from engine import conv_layer, output_arithmetic, parameter_counts
 
 from .. import draw, schemas
+from ..cost import ENGINE_THREADS
 from ..encode import (
     arithmetic_out,
     cached_png,
@@ -122,6 +125,8 @@ def convolve(parsed: Parsed[schemas.ConvolveParams], services: Services) -> Resp
         maps=maps, grid_png=stack.url("feature-maps.png"), npy=stack.url("convolve", format="npy"),
         values=floats(out.y) if params.values else None,
     )
+    if params.prerender:
+        prerender(stack, out, services)
     return json_response(body, timing)
 
 
@@ -136,13 +141,37 @@ def feature_maps_png(parsed: Parsed[schemas.FeatureMapParams], services: Service
     if index is not None and index >= out.y.shape[0]:
         raise ParamError("index", f"`index` must be a map index in 0..{out.y.shape[0] - 1}, got {index}")
 
-    def render() -> tuple[bytes, dict[str, str]]:
-        if index is None:
-            labels = [f"{k}: {name}" for k, name in enumerate(stack.layer.names)]
-            data = draw.grid_png(out.y, labels, scale)
-            lo, hi = float(out.mins.min()), float(out.maxs.max())
-            return data, {"X-Value-Min": repr(lo), "X-Value-Max": repr(hi)}
-        data, c = draw.map_png(out.y[index], scale)
-        return data, range_headers(float(out.mins[index]), float(out.maxs[index]), c)
+    if index is not None:
+        entry = partial(map_entry, out, index, scale)
+        return cached_png(services.outputs, map_key(stack, index, scale), entry)
 
-    return cached_png(services.outputs, (*stack.key, "map", index, scale), render)
+    def render() -> tuple[bytes, dict[str, str]]:
+        labels = [f"{k}: {name}" for k, name in enumerate(stack.layer.names)]
+        data = draw.grid_png(out.y, labels, scale)
+        lo, hi = float(out.mins.min()), float(out.maxs.max())
+        return data, {"X-Value-Min": repr(lo), "X-Value-Max": repr(hi)}
+
+    return cached_png(services.outputs, (*stack.key, "map", None, scale), render)
+
+
+def map_key(stack: LayerStack, index: int, scale: int) -> tuple[object, ...]:
+    """The output cache's key of one map's PNG."""
+    return (*stack.key, "map", index, scale)
+
+
+def map_entry(out: Output, index: int, scale: int) -> tuple[bytes, dict[str, str]]:
+    """One map as PNG bytes and the headers of its value and colour ranges."""
+    data, c = draw.map_png(out.y[index], scale)
+    return data, range_headers(float(out.mins[index]), float(out.maxs[index]), c)
+
+
+PRERENDER = ThreadPoolExecutor(max_workers=ENGINE_THREADS, thread_name_prefix="convlens-png")
+
+
+def prerender(stack: LayerStack, out: Output, services: Services) -> None:
+    """Start encoding every map's PNG (scale 1) in the background, into the output cache, so the map
+    URLs the answer hands out are served from the cache; a URL asked for before its PNG is done waits
+    for that one encoding (the cache computes each key once), never for a second one."""
+    for index in range(out.y.shape[0]):
+        key = ("png", *map_key(stack, index, 1))
+        PRERENDER.submit(services.outputs.get_or_compute, key, partial(map_entry, out, index, 1))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 
 import numpy as np
 import pytest
@@ -185,3 +186,30 @@ def test_big_custom_weights_get_data_uri_pngs(client: TestClient, image_id: str)
     w = np.random.default_rng(0).standard_normal((4, 1, 15, 15)).round(6).tolist()
     body = _convolve(client, image_id=image_id, weights=w, padding=7)
     assert all(m["png"].startswith("data:image/png;base64,") for m in body["maps"])
+
+
+def test_prerender_encodes_each_map_once_before_it_is_asked_for(client: TestClient, image_id: str,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    import app.draw
+
+    encoded: list[int] = []
+    real = app.draw.map_png
+
+    def counting(values: np.ndarray, scale: int = 1) -> object:
+        encoded.append(scale)
+        return real(values, scale)
+
+    monkeypatch.setattr(app.draw, "map_png", counting)
+    body = _convolve(client, image_id=image_id, kernels="sobel_x,box,gaussian", bias=0.125, prerender=True)
+    app.routes.convolve.PRERENDER.submit(lambda: None).result()  # the encodes were queued first
+    deadline = time.monotonic() + 10
+    while len(encoded) < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert encoded == [1, 1, 1]
+    for m in body["maps"]:
+        r = client.get(m["png"])
+        assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+    assert len(encoded) == 3  # served from the cache: no map was encoded twice
+    plain = _convolve(client, image_id=image_id, kernels="sobel_x", bias=0.25)
+    time.sleep(0.05)
+    assert len(encoded) == 3 and plain["maps"]  # without prerender nothing is encoded until asked
