@@ -1,23 +1,20 @@
-// ConvLens page wiring: keeps the state in the URL, asks the API, and hands the answers to the
-// views. Each other job has its module: the form (form.js), the image (image-source.js), the
-// kernel editor (kernel-editor.js), the unit under the pointer (unit.js), the formula symbols
-// (symbols.js). The maths lives in convmath.js, the words in format.js, the drawing in views/.
+// ConvLens page wiring: keeps the state in the URL and hands events to the modules that act on
+// them. Each other job has its module: asking the API and drawing its answer (render.js), the
+// form (form.js), the image (image-source.js), the kernel editor (kernel-editor.js), the unit
+// under the pointer (unit.js), the formula symbols (symbols.js). The maths lives in convmath.js,
+// the words in format.js, the drawing in views/.
 
-import { Channel, Stale, onBusy } from './api.js';
-import { geometryOf } from './convmath.js';
-import { renderAnswer } from './answer.js';
-import { renderExport } from './export.js';
-import { counted, formatInt } from './format.js';
+import { onBusy } from './api.js';
 import * as controls from './form.js';
 import { ImageSource } from './image-source.js';
 import { KernelEditor } from './kernel-editor.js';
 import { DEFAULTS, TABS, fromQuery, layerChanged, toQuery } from './state.js';
 import { Pixels } from './pixels.js';
+import { Renderer, oneToOne } from './render.js';
 import { Session } from './session.js';
 import { Symbols } from './symbols.js';
 import { UnitPointer } from './unit.js';
 import { DenseView } from './views/dense.js';
-import { renderFormula } from './views/formula.js';
 import { FormulaPicture } from './views/formulapic.js';
 import { GradientsView } from './views/gradients.js';
 import { InputView } from './views/input.js';
@@ -32,23 +29,18 @@ import { TransposeToggle } from './views/transpose.js';
 const $ = (sel) => document.querySelector(sel);
 const DEBOUNCE_MS = 150;
 const BUSY_AFTER_MS = 200;
-/** The input panel's greatest height: the photo and the maps share the first screen. */
-const inputMaxHeight = () => Math.max(220, Math.min(560, Math.round(window.innerHeight * 0.62)));
 
 const form = $('#controls');
 const workspace = $('#workspace');
 
-/** The current state (see state.js) and what the server answered for it. */
+/** The current state (see state.js); what the server answered for it is renderer.result. */
 let state = fromQuery(location.search);
-let result = null; // the last /api/convolve answer for `state`
 let debounce = 0;
-let layerFailed = false; // the current settings have no answer: tabs wait for a valid layer
-let renders = 0; // completed renders, for tests and the curious (body[data-rendered])
 
 /** What the modules and views see of the page: the live state, the answer, and the API. */
 const app = {
   get state() { return state; },
-  get result() { return result; },
+  get result() { return renderer.result; },
   setState,
   callApi: (...args) => session.callApi(...args),
   showError,
@@ -64,7 +56,6 @@ const app = {
   },
 };
 
-const convolveChannel = new Channel();
 const views = {};
 const inputView = new InputView($('#input-view'));
 const pixels = new Pixels();
@@ -158,42 +149,20 @@ const useFile = (file) => session.useFile(file);
 const loadSample = (push) => session.loadSample(push);
 const recoverMap = (img) => session.recoverMap(img);
 
-// ------------------------------------------------------------------ rendering
+// ------------------------------------------------------------------ rendering (render.js)
 
-/** The one-line answer: shapes and sharing as a sentence. */
-function statusSentence(data) {
-  const p = data.parameters;
-  return `${data.input_shape.join('×')} input → ${data.output_shape.join('×')} output · ${formatInt(p.conv_weights)} weights shared across ${counted(p.positions, 'position')}`;
-}
+const renderer = new Renderer(app, {
+  saveUrl, clearErrors, inputView, mapsView, pixels, unit, kernels, formulaPicture, views,
+});
+const refresh = (push) => renderer.refresh(push);
+const drawStage = () => renderer.drawStage();
+const renderTab = () => renderer.renderTab();
 
-/** Whether the input and the maps are shown 1:1 (else whole, fitted to their boxes). */
-function oneToOne() {
-  return state.zoom === '1';
-}
-
-/** Redraw the input panel (padding and unused lines) and the maps in one frame. */
-function drawStage() {
-  if (!result) return;
-  const g = geometryOf(result.layer);
-  const img = $('#input-img');
-  if (img.naturalWidth) {
-    pixels.read(img);
-    inputView.draw(g, { rows: result.arithmetic[0].unused, cols: result.arithmetic[1].unused },
-      { picture: pixels.picture(result.layer.color, img), oneToOne: oneToOne(), maxHeight: inputMaxHeight() });
-  }
-  mapsView.render(result, { frame: img.naturalWidth ? inputView.scale : 0, oneToOne: oneToOne() });
-  const [c, h, w] = result.input_shape;
-  const what = c === 1 ? 'the gray image the layer convolves (luma of the photo)' : 'R, G and B, convolved channel by channel';
-  const zoom = inputView.scale === 1 ? '1:1' : inputView.scale > 1 ? `×${inputView.scale}` : `×${inputView.scale.toFixed(2)}`;
-  $('#input-caption').textContent = `${c}×${h}×${w}: ${what} · ${zoom}${g.padding[0] || g.padding[1] ? ` · padding ${g.padding[0]}×${g.padding[1]} grey` : ''}`
-    + ($('#input-view').classList.contains('scrolls') ? ' · 1:1, scroll to pan' : '');
-  $('#zoom-toggle').textContent = oneToOne() ? 'Fit whole' : '1:1 pixels';
-  $('#zoom-toggle').setAttribute('aria-pressed', String(oneToOne()));
-  unit.show();
-}
+// ------------------------------------------------------------------ the lens
 
 /** The map whose unit the lens writes out. */
 function lensKernel() {
+  const result = renderer.result;
   if (!result) return 0;
   return Math.min(Math.max(Number(state.lens) || 0, 0), result.maps.length - 1);
 }
@@ -203,71 +172,17 @@ function setLensKernel(j, push) {
 }
 
 function showLens(u, pinned) {
-  lens.show({ result, pixels, img: $('#input-img') }, u, lensKernel(), { pinned });
+  lens.show({ result: renderer.result, pixels, img: $('#input-img') }, u, lensKernel(), { pinned });
 }
 
-/** What is still on screen belongs to the last layer that worked: dim it and say so. */
-function markStale() {
-  layerFailed = true;
-  document.body.classList.add('stale');
-  $('#maps-caption').dataset.stale = 'the last layer that worked';
-  $('#status').textContent = 'Fix the field marked in red to see the layer; the maps below are the last layer that worked.';
-}
-
-/**
- * Ask the API for the layer and redraw everything. Late answers for old settings are dropped.
- * @param {boolean} push record a history entry
- */
-async function refresh(push = false) {
-  saveUrl(push);
-  let data;
-  try {
-    data = await convolveChannel.run((signal) => session.callApi('/api/convolve', {}, signal));
-  } catch (err) {
-    if (err instanceof Stale) return;
-    clearErrors();
-    showError(err);
-    markStale();
-    return;
-  }
-  layerFailed = false;
-  document.body.classList.remove('stale');
-  delete $('#maps-caption').dataset.stale;
-  clearErrors();
-  result = data;
-  saveUrl(false); // the image id may have changed after a re-upload
-  $('#status').textContent = statusSentence(data);
-  $('#maps-caption').textContent = `${data.output_shape[1]}×${data.output_shape[2]} each`;
-  $('#image-info').textContent = `${data.image.width}×${data.image.height} px working size${data.image.downscaled ? ` (from ${data.image.original_width}×${data.image.original_height})` : ''}`;
-  await kernels.nameEdited(data);
-  try {
-    await inputView.load(`/image/${encodeURIComponent(state.image_id)}.png`);
-  } catch {
-    // drawn without the picture; the maps still show
-  }
-  drawStage();
-  renderAnswer(data, $('#answer'));
-  renderFormula(data, { numbers: $('#formula-numbers'), arithmetic: $('#arithmetic'), unused: $('#unused') });
-  formulaPicture.setResult(data, $('#input-img'));
-  kernels.update(data);
-  renderExport(data, $('#export'));
-  renderTab();
-  renders += 1;
-  document.body.dataset.rendered = String(renders);
-}
-
-/** Render the active tab (each view fetches what it needs and drops stale answers). */
-function renderTab() {
-  if (!result || layerFailed) return;
-  views[state.tab]?.render(app);
-}
+// ------------------------------------------------------------------ applying the form and the tabs
 
 /** Apply the form: at once for a click (stepper, radio, select), after DEBOUNCE_MS while typing. */
 function schedule(now = false) {
   window.clearTimeout(debounce);
   const apply = () => {
     if (controls.markBadNumbers(form) || controls.markBadFields(form)) {
-      markStale();
+      renderer.markStale();
       return;
     }
     const next = readForm();
@@ -346,14 +261,14 @@ function wire() {
     btn.addEventListener('click', () => {
       const name = btn.dataset.target;
       controls.stepField(form.elements.namedItem(name), Number(btn.dataset.delta), {
-        padding: result ? result.layer.padding : null,
+        padding: renderer.result ? renderer.result.layer.padding : null,
         oddOnly: name === 'kernel_size' && kernels.oddSizesOnly(),
       });
       schedule(true);
     });
   }
   $('#zoom-toggle').addEventListener('click', () => {
-    setState({ zoom: oneToOne() ? '' : '1' }, true);
+    setState({ zoom: oneToOne(state) ? '' : '1' }, true);
     drawStage();
   });
 
@@ -386,7 +301,7 @@ function wire() {
     const changed = layerChanged(state, next);
     state = next;
     writeForm(state);
-    if (changed) layerFailed = true; // the tabs wait for the answer of the restored layer
+    if (changed) renderer.layerFailed = true; // the tabs wait for the answer of the restored layer
     selectTab(state.tab, false);
     if (changed) refresh(false);
     else { drawStage(); unit.show(); }
@@ -394,7 +309,7 @@ function wire() {
   let resizeTimer = 0;
   window.addEventListener('resize', () => {
     window.clearTimeout(resizeTimer);
-    resizeTimer = window.setTimeout(() => { if (result) { drawStage(); renderTab(); } }, DEBOUNCE_MS);
+    resizeTimer = window.setTimeout(() => { if (renderer.result) { drawStage(); renderTab(); } }, DEBOUNCE_MS);
   });
 }
 
@@ -403,7 +318,7 @@ function main() {
   state.image_id = workspace.dataset.imageId || state.image_id;
   state.sample = workspace.dataset.sample || '';
   for (const key of Object.keys(DEFAULTS)) if (state[key] === undefined) state[key] = DEFAULTS[key];
-  views.sliding = new SlidingView($('#tab-sliding'), () => ({ state, result, inputImage: $('#input-img'), setState, pixels, pinned: () => unit.pinned() }));
+  views.sliding = new SlidingView($('#tab-sliding'), () => ({ state, result: renderer.result, inputImage: $('#input-img'), setState, pixels, pinned: () => unit.pinned() }));
   views.sharing = new SharingView($('#tab-sharing'));
   views.dense = new TransposeToggle($('#tab-dense'), new DenseView($('#tab-dense')));
   views.gradients = new GradientsView($('#tab-gradients'));

@@ -6,10 +6,12 @@
 import { ApiError } from '../api.js';
 import { layerParams } from '../state.js';
 import { clear, colourBar, el, kernelTable, numberAttribute } from '../dom.js';
-import { counted, formatInt, formatNumber, numberInWords } from '../format.js';
-import { curvePath, kernelDistance, logRange, readLines, reportEvery, sumChannels } from '../train.js';
+import { counted, formatInt, formatNumber } from '../format.js';
+import { kernelDistance, readLines, reportEvery, sumChannels } from '../train.js';
+import { drawCurve } from './learn-curve.js';
+import { drawLossTable, drawMaps, verdict } from './learn-results.js';
+import { fetchPresets, openTraining } from './learn-stream.js';
 
-const SVG = 'http://www.w3.org/2000/svg';
 /** Fields of POST /api/train that this tab's controls set (others belong to the sidebar). */
 const OWN_FIELDS = { steps: 'learn-steps', every: 'learn-steps', lr: 'learn-lr', optimizer: 'learn-optimizer',
   target_weights: 'learn-hidden', weights: 'learn-hidden', test_image: 'learn-second', untied: 'learn-untied' };
@@ -18,42 +20,6 @@ const LR = { adam: '0.05', momentum: '0.03', sgd: '0.3' };
 /** Fewest milliseconds between two contribution maps while training runs. */
 const MAP_EVERY_MS = 300;
 const DRAWN = 'drawn';
-
-function svg(tag, attrs = {}) {
-  const node = document.createElementNS(SVG, tag);
-  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, String(v));
-  return node;
-}
-
-/** How many times a loss grew: "×1.7", "×3,200", "×13 million". */
-function times(ratio) {
-  return ratio >= 1e6 ? `×${numberInWords(Math.round(ratio))}` : `×${formatNumber(ratio, 2)}`;
-}
-
-/** The same in words: "1.7 times", "13 million times". */
-function timesWords(ratio) {
-  return `${ratio >= 1e6 ? numberInWords(Math.round(ratio)) : formatNumber(ratio, 2)} times`;
-}
-
-/** 10^e as text: "10⁻³". */
-function power(e) {
-  const sup = String(e).replace('-', '⁻').replace(/\d/g, (d) => '⁰¹²³⁴⁵⁶⁷⁸⁹'[Number(d)]);
-  return `10${sup}`;
-}
-
-/** The API's error answer as an ApiError. */
-async function errorOf(res) {
-  let detail = `${res.status} ${res.statusText}`;
-  let field = null;
-  try {
-    const body = await res.json();
-    if (typeof body.detail === 'string') detail = body.detail;
-    field = body.field || null;
-  } catch {
-    // not JSON: keep the status line
-  }
-  return new ApiError(res.status, detail, field);
-}
 
 export class LearnView {
   /** @param {HTMLElement} root #tab-learn */
@@ -114,11 +80,9 @@ export class LearnView {
     this.weight = [Math.floor(size[0] / 2), Math.min(size[1] - 1, Math.floor(size[1] / 2) + 1)];
   }
 
-  async loadPresets([kh, kw]) {
-    const res = await fetch(`/api/presets?size=${kh},${kw}`);
-    if (!res.ok) throw await errorOf(res);
-    const body = await res.json();
-    this.presets = new Map(body.presets.filter((p) => p.weights).map((p) => [p.name, p.weights]));
+  async loadPresets(size) {
+    const presets = await fetchPresets(size);
+    this.presets = new Map(presets.filter((p) => p.weights).map((p) => [p.name, p.weights]));
     const select = this.$('#learn-hidden');
     clear(select);
     for (const name of this.presets.keys()) select.append(el('option', { value: name, text: name }));
@@ -196,16 +160,6 @@ export class LearnView {
     return body;
   }
 
-  async open(steps, signal) {
-    let res = await fetch('/api/train', { method: 'POST', body: this.body(steps), signal });
-    if (res.status === 404) {
-      await this.app.callApi('/api/convolve', {}, signal); // uploads the image again if the page has it
-      res = await fetch('/api/train', { method: 'POST', body: this.body(steps), signal });
-    }
-    if (!res.ok) throw await errorOf(res);
-    return res;
-  }
-
   async start() {
     if (this.running() || !this.app || !this.app.result) return;
     const steps = Math.round(Number(this.$('#learn-steps').value));
@@ -222,10 +176,10 @@ export class LearnView {
     clear(this.$('#learn-map'));
     this.$('#learn-sum').textContent = '';
     this.$('#learn-sum-note').textContent = '';
-    this.drawCurve();
+    drawCurve(this.$('#learn-curve'), this.run);
     this.say('Starting…');
     try {
-      const res = await this.open(steps, this.controller.signal);
+      const res = await openTraining(() => this.body(steps), (...args) => this.app.callApi(...args), this.controller.signal);
       await readLines(res, (line) => this.onLine(line));
       if (this.root.dataset.state === 'running') this.root.dataset.state = 'stopped';
     } catch (err) {
@@ -283,47 +237,9 @@ export class LearnView {
     const seconds = (performance.now() - run.t0) / 1000;
     this.say(`Step ${formatInt(line.step)} of ${formatInt(run.steps)} · loss ${formatNumber(line.loss, 3)}`
       + (line.untied_loss !== undefined ? ` · untied ${formatNumber(line.untied_loss, 3)}` : '') + ` · ${seconds.toFixed(1)} s`);
-    this.drawCurve();
+    drawCurve(this.$('#learn-curve'), this.run);
     this.drawLearned(line);
     this.wantMap(line);
-  }
-
-  drawCurve() {
-    const box = this.$('#learn-curve');
-    const run = this.run;
-    const width = Math.max(240, Math.round(box.clientWidth || 480));
-    const height = 200;
-    const left = 44;
-    const bottom = 22;
-    box.setAttribute('viewBox', `0 0 ${width} ${height}`);
-    clear(box);
-    const w = width - left - 8;
-    const h = height - bottom - 8;
-    const points = run ? [...run.shared, ...run.untied].map((p) => p[1]) : [];
-    const range = logRange(points);
-    const plot = svg('g', { transform: `translate(${left},8)` });
-    for (let e = range[0]; e <= range[1]; e++) {
-      const y = h - ((e - range[0]) / (range[1] - range[0])) * h;
-      plot.append(svg('line', { x1: 0, x2: w, y1: y, y2: y, class: 'grid' }));
-      const label = svg('text', { x: -6, y: y + 4, 'text-anchor': 'end', class: 'tick' });
-      label.textContent = power(e);
-      plot.append(label);
-    }
-    const steps = run ? run.steps : 1;
-    for (const [x, anchor] of [[0, 'start'], [steps, 'end']]) {
-      const label = svg('text', { x: (x / Math.max(1, steps)) * w, y: h + 16, 'text-anchor': anchor, class: 'tick' });
-      label.textContent = `step ${formatInt(x)}`;
-      plot.append(label);
-    }
-    if (run) {
-      const shared = svg('path', { d: curvePath(run.shared, steps, range, w, h), class: 'loss shared' });
-      shared.dataset.points = String(run.shared.length);
-      const untied = svg('path', { d: curvePath(run.untied, steps, range, w, h), class: 'loss untied' });
-      untied.dataset.points = String(run.untied.length);
-      plot.append(untied, shared);
-    }
-    box.append(plot);
-    box.dataset.points = String(run ? run.shared.length : 0);
   }
 
   /** The learned kernel (channels added up) beside the hidden one, and how far apart they are. */
@@ -404,56 +320,10 @@ export class LearnView {
       + (d.relative > 0.05 ? ' On a smooth photo many kernels give nearly the same output, so the loss falls long before the kernel matches: more steps pin it down.' : ''));
     this.root.dataset.relative = String(d.relative);
     this.$('#learn-progress').value = done.steps;
-    const result = this.$('#learn-result');
-    result.hidden = false;
-    const [dy, dx] = done.shift;
+    this.$('#learn-result').hidden = false;
     const second = this.$('#learn-second').selectedOptions[0].text;
-    // One column per layer, one row per measure: it fits a phone.
-    const layers = [['shared', done.shared], ['untied', done.untied]].filter(([, l]) => l);
-    const table = this.$('#learn-table');
-    clear(table);
-    table.append(el('thead', {}, el('tr', {}, el('th', { text: 'loss' }),
-      ...layers.map(([name]) => el('th', { className: name, text: name === 'shared' ? 'Shared' : 'Untied' })))));
-    const loss = (l, key) => {
-      const v = l.test_loss[key];
-      if (v === undefined) return el('td', { text: '–' });
-      return el('td', { dataset: { loss: String(v) } }, formatNumber(v, 3),
-        l.train_loss > 0 ? el('span', { className: 'ratio', text: `${times(v / l.train_loss)} its training loss` }) : null);
-    };
-    const rows = [
-      ['parameters', (l) => el('td', { text: formatInt(l.parameters) })],
-      ['training image', (l) => el('td', { text: formatNumber(l.train_loss, 3) })],
-      [`shifted ${dy}↓ ${dx}→`, (l) => loss(l, 'shifted')],
-      [`new image (${second})`, (l) => loss(l, 'second')],
-    ];
-    const tbody = el('tbody');
-    for (const [what, cell] of rows) {
-      tbody.append(el('tr', {}, el('th', { text: what }), ...layers.map(([name, l]) => {
-        const td = cell(l);
-        td.classList.add(name);
-        return td;
-      })));
-    }
-    table.append(tbody);
-    const verdict = this.$('#learn-verdict');
-    const s = done.shared;
-    verdict.textContent = done.untied
-      ? `On the image shifted by ${dy} and ${dx} pixels, the shared layer's loss is ${timesWords(s.test_loss.shifted / s.train_loss)} its training loss: one kernel, applied everywhere, still fits. The untied layer's is ${timesWords(done.untied.test_loss.shifted / done.untied.train_loss)} its own: ${formatInt(done.untied.parameters)} weights fitted to the pixels each position saw, and wrong as soon as the pixels move.`
-      : `On the image shifted by ${dy} and ${dx} pixels, the shared layer's loss is ${timesWords(s.test_loss.shifted / s.train_loss)} its training loss. Train the untied layer too to see it fail there.`;
-    this.drawMaps(done.maps || [], second, [dy, dx]);
-  }
-
-  drawMaps(maps, second, [dy, dx]) {
-    const box = this.$('#learn-maps');
-    clear(box);
-    const names = { train: 'Training image', shifted: `Shifted ${dy}↓ ${dx}→`, second: `New image (${second})` };
-    box.append(el('div', { className: 'learn-maps-head' }, el('span'), el('strong', { text: 'target' }),
-      el('strong', { text: 'shared' }), el('strong', { text: 'untied' }), el('span')));
-    for (const m of maps) {
-      const cell = (src, what) => (src ? el('img', { className: 'pixelated', src, alt: `${what} on the ${names[m.image].toLowerCase()}` }) : el('span', { className: 'muted', text: '–' }));
-      box.append(el('div', { className: 'learn-maps-row' }, el('span', { className: 'learn-maps-name', text: names[m.image] }),
-        cell(m.target, 'the target'), cell(m.shared, 'the shared layer\'s output'), cell(m.untied, 'the untied layer\'s output'),
-        colourBar(m.min, m.max, 'output')));
-    }
+    drawLossTable(this.$('#learn-table'), done, second);
+    this.$('#learn-verdict').textContent = verdict(done);
+    drawMaps(this.$('#learn-maps'), done.maps || [], second, done.shift);
   }
 }
