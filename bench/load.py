@@ -50,6 +50,9 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from live_server import free_port  # noqa: E402
 
+sys.path.insert(0, str(ROOT))
+from app.settings import Settings  # noqa: E402
+
 SAMPLE = ROOT / "static" / "samples" / "astronaut.png"
 KERNELS = ["box", "gaussian", "sobel_x", "sobel_y", "laplacian", "sharpen", "emboss", "identity"]
 
@@ -107,7 +110,8 @@ def _children(pid: int) -> list[str]:
 def serve(workers: int, store: Path, log: Path, queue: int = 32) -> Iterator[Server]:
     port = free_port()
     env = {**os.environ, "CONVLENS_STORE_DIR": str(store), "CONVLENS_COMPUTE_WORKERS": "1",
-           "CONVLENS_THREADS": "1", "CONVLENS_QUEUE_DEPTH": str(queue)}
+           "CONVLENS_THREADS": "1", "CONVLENS_QUEUE_DEPTH": str(queue), "OPENBLAS_NUM_THREADS": "1",
+           "OMP_NUM_THREADS": "1", "MALLOC_ARENA_MAX": "2"}
     with open(log, "ab") as out:
         command = [sys.executable, "-m", "app.serve", "--port", str(port), "--workers", str(workers)]
         proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
@@ -187,7 +191,10 @@ async def closed_loop(base: str, ids: list[str], clients: int, requests: int, se
     async def client(k: int) -> None:
         nonlocal left
         rng = random.Random(seed * 1000 + k)
-        async with httpx.AsyncClient(base_url=base, timeout=60) as http:
+        # A new connection for each request, as from many users: the kernel then hands connections to
+        # every worker process (with keep-alive, the first worker to accept would keep all of them).
+        fresh = httpx.Limits(max_keepalive_connections=0)
+        async with httpx.AsyncClient(base_url=base, timeout=60, limits=fresh) as http:
             while left > 0:
                 left -= 1
                 method, path, params = mix(ids, rng)
@@ -260,14 +267,41 @@ def phase_reuse_and_restart(tmp: Path, photos: list[tuple[bytes, str]]) -> None:
         print(f"image_id after a restart on the same store: {r.status_code} (target 200)")
 
 
+def cache_fill(base: str) -> float:
+    """How full the server's output cache is, 0..1, from /metrics and its setting."""
+    text = httpx.get(f"{base}/metrics", timeout=10).text
+    held = float(next(line.split()[1] for line in text.splitlines()
+                      if line.startswith("convlens_output_cache_bytes ")))
+    return held / Settings.from_env().output_cache_bytes
+
+
+def rss_now(server: Server) -> int:
+    (rss, _), = server.rss().values()
+    return rss
+
+
 def phase_soak(tmp: Path, photos: list[tuple[bytes, str]], requests: int) -> None:
     with serve(1, tmp / "store-soak", tmp / "server.log") as server:
         ids = [upload(server.base, data, name) for data, name in photos]
-        warm = asyncio.run(closed_loop(server.base, ids, 4, max(200, requests // 10), seed=1))
-        (before, _), = server.rss().values()
-        run = asyncio.run(closed_loop(server.base, ids, 4, requests, seed=2))
-        (after, hwm), = server.rss().values()
-        print(run.report(f"soak, {requests} requests") + f"  (warm-up {len(warm.latencies)})")
+        warm = Run()
+        for seed in range(1, 20):  # warm up until the output cache is nearly full (it is meant to fill)
+            more = asyncio.run(closed_loop(server.base, ids, 4, 200, seed=100 + seed))
+            warm.latencies += more.latencies
+            if cache_fill(server.base) > 0.9:
+                break
+        before = rss_now(server)
+        run, marks = Run(), []
+        for part in range(5):  # the soak in five parts, RSS after each
+            more = asyncio.run(closed_loop(server.base, ids, 4, requests // 5, seed=2 + part))
+            run.latencies += more.latencies
+            run.statuses.update(more.statuses)
+            run.seconds += more.seconds
+            marks.append(rss_now(server))
+        after = marks[-1]
+        (_, hwm), = server.rss().values()
+        print("soak RSS after each fifth: " + ", ".join(f"{m / 2**20:.0f}" for m in marks) + " MiB")
+        print(run.report(f"soak, {requests} requests") + f"  (after a warm-up of {len(warm.latencies)} that "
+              f"filled the output cache to {cache_fill(server.base):.0%})")
         print(f"soak RSS after warm-up {before / 2**20:.0f} MiB -> end {after / 2**20:.0f} MiB "
               f"({(after / before - 1) * 100:+.1f} %, target < 10 %), peak {hwm / 2**20:.0f} MiB")
 
