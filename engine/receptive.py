@@ -365,8 +365,14 @@ def effective_receptive_field(
     channel = _unit_index(unit[1], "unit", j, "channel")
     row = _unit_index(unit[2], "unit", h_out, "row")
     col = _unit_index(unit[3], "unit", w_out, "col")
-    grad = _unit_grad(xa, sub, (channel, row, col))
-    heat = np.abs(grad).sum(axis=0, dtype=np.float64)
+    box = receptive_box(xa.shape[1:], sub, row, col)
+    window = _dependency_window(xa.shape, sub, box, (channel, row, col))
+    if window is None:
+        heat = np.abs(_unit_grad(xa, sub, (channel, row, col))).sum(axis=0, dtype=np.float64)
+    else:  # the same gradient, from the part of the input the unit depends on
+        (r0, r1), (c0, c1), local = window
+        heat = np.zeros(xa.shape[1:], dtype=np.float64)
+        heat[r0:r1, c0:c1] = np.abs(_unit_grad(xa[:, r0:r1, c0:c1], sub, local)).sum(axis=0, dtype=np.float64)
     total = heat.sum()
     center = std = None
     if total > 0:
@@ -376,5 +382,40 @@ def effective_receptive_field(
         mu = (float(p_rows @ rows), float(p_cols @ cols))
         center = mu
         std = (float(np.sqrt(p_rows @ (rows - mu[0]) ** 2)), float(np.sqrt(p_cols @ (cols - mu[1]) ** 2)))
-    box = receptive_box(xa.shape[1:], sub, row, col)
     return EffectiveReceptiveField((layer, channel, row, col), heat, center, std, box)
+
+
+def _dependency_window(
+    shape: tuple[int, ...], layers: list[StackLayer], box: ReceptiveBox, unit: tuple[int, int, int]
+) -> tuple[Pair, Pair, tuple[int, int, int]] | None:
+    """The rows and columns of the input that unit (j, m, n) of the stack's output depends on, and
+    the unit's index in the stack run on them alone; None when that would not be smaller.
+
+    Every unit the target depends on, at every layer, reads only inside the target's box, so the
+    stack run on the box alone computes those units exactly, with the layers' own padding where
+    the box meets the image's edge. The window starts at a multiple of the stack's jump J (the
+    product of its strides), so unit m of the whole stack is unit m - start / J of the window's.
+    A transposed conv has no whole-pixel jump: it keeps the whole input.
+    """
+    if any(layer.kind == "conv_transpose" for layer in layers):
+        return None
+    jump = receptive_field_stack(layers)[-1].jump
+    edges, local = [], [unit[0]]
+    for axis, (start, extent) in enumerate(((box.top, box.height), (box.left, box.width))):
+        n = shape[1 + axis]
+        lo = max(0, start) // jump[axis] * jump[axis]
+        hi = min(n, start + extent)
+        if hi <= lo:
+            return None
+        edges.append((lo, hi))
+        local.append(unit[1 + axis] - lo // jump[axis])
+    (r0, r1), (c0, c1) = edges
+    if (r1 - r0) * (c1 - c0) * 2 > shape[1] * shape[2]:
+        return None  # most of the image anyway
+    try:
+        out = stack_cost((shape[0], r1 - r0, c1 - c0), layers).output_shapes[-1]
+    except ArgumentError:  # a layer's window does not fit the box: keep the whole input
+        return None
+    if not (0 <= local[1] < out[1] and 0 <= local[2] < out[2]):
+        return None
+    return edges[0], edges[1], (local[0], local[1], local[2])

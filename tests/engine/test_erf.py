@@ -227,3 +227,46 @@ def test_geometry_limit() -> None:
 def test_box_unit_out_of_range() -> None:
     with pytest.raises(ArgumentError, match="`row`"):
         receptive_box((6, 6), [{"kind": "maxpool", "kernel_size": 2}], 3, 0)
+
+
+def _random_stack(rng: np.random.Generator) -> list[dict]:
+    """A random stack of convs, pools and activations: non-square kernels, strides, padding, dilation."""
+    layers: list[dict] = []
+    c = 2
+    for _ in range(int(rng.integers(2, 6))):
+        kind = str(rng.choice(["conv", "conv", "relu", "tanh", "maxpool", "avgpool"]))
+        if kind == "conv":
+            k = (int(rng.integers(1, 5)), int(rng.integers(1, 5)))
+            d = (int(rng.integers(1, 3)), int(rng.integers(1, 3)))
+            p = (int(rng.integers(0, k[0])), int(rng.integers(0, k[1])))
+            j = int(rng.integers(1, 4))
+            layers.append({"kind": "conv", "kernel_size": k, "stride": (int(rng.integers(1, 3)),
+                           int(rng.integers(1, 3))), "padding": p, "dilation": d,
+                           "weight": rng.standard_normal((j, c, *k))})
+            c = j
+        elif kind in ("maxpool", "avgpool"):
+            k = (int(rng.integers(2, 4)), int(rng.integers(2, 4)))
+            layers.append({"kind": kind, "kernel_size": k, "stride": (int(rng.integers(1, 3)),
+                           int(rng.integers(1, 3))), "padding": (k[0] // 2, k[1] // 2)})
+        else:
+            layers.append({"kind": kind})
+    return layers
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_the_erf_from_the_units_window_equals_the_whole_images(seed: int) -> None:
+    # The ERF runs the stack on the part of the input the unit depends on; it must equal the
+    # gradient of the whole stack on the whole image, interior units and edge units alike.
+    from engine.stack import _unit_grad, as_layers, stack_cost
+
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((2, 61, 47))
+    layers = _random_stack(rng)
+    try:
+        j, h, w = stack_cost(x.shape, as_layers(layers, 8)).output_shapes[-1]
+    except ValueError:
+        pytest.skip("this random stack does not fit the image")
+    for row, col in ((h // 2, w // 2), (0, 0), (h - 1, w - 1), (int(rng.integers(h)), int(rng.integers(w)))):
+        erf = effective_receptive_field(x, layers, (len(layers) - 1, j - 1, row, col))
+        whole = np.abs(_unit_grad(x, as_layers(layers, 8), (j - 1, row, col))).sum(axis=0)
+        np.testing.assert_allclose(erf.heatmap, whole, rtol=1e-9, atol=1e-12)
