@@ -96,6 +96,7 @@ export class Renderer {
     delete $('#maps-caption').dataset.stale;
     clearErrors();
     this.result = data;
+    this.parts.mapsView.prefetch(data); // the maps' PNGs load while the rest is drawn
     saveUrl(false); // the image id may have changed after a re-upload
     $('#status').textContent = statusSentence(data);
     $('#maps-caption').textContent = `${data.output_shape[1]}×${data.output_shape[2]} each`;

@@ -45,6 +45,15 @@ export class MapsView {
   }
 
   /**
+   * Start loading every map of an answer now, before the page draws anything else: render()
+   * later shows these very <img> elements, so each map is still fetched once.
+   * @param {any} data the convolve JSON
+   */
+  prefetch(data) {
+    for (const m of data.maps) this.imageFor(m.png);
+  }
+
+  /**
    * Replace the maps with those of a /api/convolve answer.
    * @param {any} data the convolve JSON
    * @param {{frame: number, oneToOne: boolean}} opts frame: screen pixels per input pixel on the
