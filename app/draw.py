@@ -1,14 +1,16 @@
 """Images out: colormaps with their colour bars' ranges, PNG encoding, and the overlays the API draws.
 
 Signed maps use a diverging map (white at zero, symmetric about it), non-negative maps a perceptually
-uniform sequential one. PNGs are written with zlib level 1 (PNG_COMPRESS_LEVEL): several times faster
-than the default for files about 20% larger, which matters more to a page waiting for maps.
+uniform sequential one. PNGs are written with zlib level 1 and its run-length strategy
+(PNG_COMPRESS_LEVEL, PNG_STRATEGY): several times faster than the default for files about 20%
+larger, which matters more to a page waiting for maps.
 """
 
 from __future__ import annotations
 
 import io
 import math
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,6 +20,9 @@ from PIL import Image, ImageDraw
 from .images import LUMA
 
 PNG_COMPRESS_LEVEL = 1  # zlib level 1: several times faster than the default, files ~20% larger
+# Run-length strategy: on feature maps 1.5-2x faster than level 1's deflate, files within about 12%
+# (measured on the astronaut's sobel and gaussian maps); the page waits on these encodes.
+PNG_STRATEGY = zlib.Z_RLE
 
 
 def _interpolate(anchors: list[tuple[float, tuple[int, int, int]]], n: int = 256) -> NDArray[np.uint8]:
@@ -107,7 +112,8 @@ def upscale(rgb: NDArray[np.uint8], scale: int) -> NDArray[np.uint8]:
 def encode_png(rgb: NDArray[np.uint8]) -> bytes:
     """PNG bytes of an (H, W, 3) or (H, W) uint8 array, at zlib level 1 for speed."""
     buf = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(rgb)).save(buf, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
+    Image.fromarray(np.ascontiguousarray(rgb)).save(buf, format="PNG", compress_level=PNG_COMPRESS_LEVEL,
+                                                    compress_type=PNG_STRATEGY)
     return buf.getvalue()
 
 
@@ -116,7 +122,7 @@ def encode_indexed_png(index: NDArray[np.uint8], table: NDArray[np.uint8]) -> by
     img = Image.fromarray(np.ascontiguousarray(index))  # mode "L"
     img.putpalette(table.ravel().tolist())  # becomes mode "P"
     buf = io.BytesIO()
-    img.save(buf, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
+    img.save(buf, format="PNG", compress_level=PNG_COMPRESS_LEVEL, compress_type=PNG_STRATEGY)
     return buf.getvalue()
 
 
@@ -145,7 +151,7 @@ def grid_png(maps: NDArray[np.floating], labels: list[str], scale: int = 1, gap:
     for (left, top), label in zip(boxes, labels, strict=True):
         draw.text((left, top + 1), label, fill=(0, 0, 0))
     buf = io.BytesIO()
-    img.save(buf, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
+    img.save(buf, format="PNG", compress_level=PNG_COMPRESS_LEVEL, compress_type=PNG_STRATEGY)
     return buf.getvalue()
 
 
@@ -191,7 +197,7 @@ def draw_receptive_field(
         draw.ellipse([cx - radius, cy - radius, cx + radius, cy + radius],
                      fill=TAP_PAD_COLOR if on_pad else TAP_COLOR)
     buf = io.BytesIO()
-    img.save(buf, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
+    img.save(buf, format="PNG", compress_level=PNG_COMPRESS_LEVEL, compress_type=PNG_STRATEGY)
     return buf.getvalue()
 
 

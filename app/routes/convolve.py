@@ -98,6 +98,8 @@ def convolve(parsed: Parsed[schemas.ConvolveParams], services: Services) -> Resp
     stack = services.build(parsed)
     out, computed = layer_output(stack, services)
     require_finite("weights", out.mins, out.maxs)
+    if params.prerender and params.format == "json":
+        prerender(stack, out, services)  # the PNGs encode while the JSON is built and sent
     timing = server_timing(start, out.seconds, computed)
     if params.format == "npy":
         return npy_response(out.y, "feature_maps.npy", timing)
@@ -125,8 +127,6 @@ def convolve(parsed: Parsed[schemas.ConvolveParams], services: Services) -> Resp
         maps=maps, grid_png=stack.url("feature-maps.png"), npy=stack.url("convolve", format="npy"),
         values=floats(out.y) if params.values else None,
     )
-    if params.prerender:
-        prerender(stack, out, services)
     return json_response(body, timing)
 
 
