@@ -39,8 +39,10 @@ def test_other_variables_are_ignored() -> None:
     assert Settings.from_env({"CONVLENS_NOT_A_SETTING": "x", "HOME": "/root"}) == Settings()
 
 
-def test_default_output_cache_holds_the_largest_output_with_its_input() -> None:
+def test_default_output_cache_holds_the_largest_output_with_its_pngs() -> None:
+    # The JSON and the PNG URLs of the largest allowed layer share one computed output. (The engine
+    # input is cached too, but it is cheap to make again from the stored pixels, and a cache of
+    # most of a GiB per process made bench/load.py 10-20% slower.)
     s = Settings()
     largest_output = 4 * s.max_output_values  # float32
-    largest_input = 4 * 3 * s.max_side**2  # the rgb engine input of a max_side image, also cached
-    assert s.output_cache_bytes >= largest_output + largest_input
+    assert s.output_cache_bytes >= largest_output + (32 << 20)
