@@ -45,7 +45,7 @@ class Settings:
     store_bytes: int = 2 * 1024**3  # on-disk image store size (LRU by bytes); it survives restarts
     redis_url: str = ""  # redis://host:port/db: the image store in Redis, for every machine ("" = on disk)
     redis_ttl_seconds: int = 7 * 24 * 3600  # an image leaves Redis this long after its last upload or read
-    output_cache_bytes: int = 320 * 1024 * 1024  # per-process outputs and PNGs (LRU): the largest output + 64 MiB
+    output_cache_bytes: int = 320 * 1024 * 1024  # per-process outputs and PNGs (LRU): largest output + 64 MiB
     max_train_steps: int = 5000  # most `steps` (and `every`) of one POST /api/train
     max_train_reports: int = 1000  # most report lines of one training stream (steps / every + 2)
     train_seconds: int = 120  # time budget of one training stream; past it the stream ends with an error line
