@@ -13,7 +13,7 @@ from .middleware import BodySizeLimit, SecurityHeaders
 from .observe import Metrics, RequestLog
 from .outputs import make_outputs
 from .pool import ComputePool
-from .routes import convolve, geometry, gradient, images, network, presets, train
+from .routes import convolve, erf, geometry, gradient, images, network, presets, train
 from .settings import Settings
 from .store_backends import make_store
 
@@ -35,7 +35,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = Metrics()
     install_meta_routes(app)
 
-    for module in (images, convolve, geometry, gradient, presets, network, train):
+    for module in (images, convolve, geometry, gradient, presets, network, erf, train):
         app.include_router(module.router)
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit)  # 413 for bodies over the upload limit, even chunked

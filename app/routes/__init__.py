@@ -126,6 +126,20 @@ def _body(model: type[BaseModel]) -> dict[str, Any]:
     }}}
 
 
+NPY_CONTENT = {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
+
+
+def _responses(model: type[BaseModel], response_model: type[BaseModel] | None
+               ) -> dict[int | str, dict[str, Any]]:
+    """The documented answers: a PNG, or JSON (and the .npy file of format=npy when the model has it)."""
+    if response_model is None:
+        return PNG_RESPONSE
+    if "format" in model.model_fields:
+        return {**ERRORS, 200: {"description": "JSON; with format=npy the array as a .npy file",
+                                "content": NPY_CONTENT}}
+    return ERRORS
+
+
 def compute_route(router: APIRouter, path: str, model: type[M], response_model: type[BaseModel] | None,
                   summary: str) -> Callable[[Handler[M]], Handler[M]]:
     """Register a handler for GET and POST /api/<path>; it runs in the compute pool."""
@@ -141,7 +155,7 @@ def compute_route(router: APIRouter, path: str, model: type[M], response_model: 
             router.add_api_route(
                 f"/{path}", endpoint, methods=[method], summary=summary, name=f"{name}_{method.lower()}",
                 operation_id=f"{name}_{method.lower()}", response_model=response_model,
-                responses=ERRORS if response_model else PNG_RESPONSE, openapi_extra=extra,
+                responses=_responses(model, response_model), openapi_extra=extra,
                 response_class=JSONResponse if response_model else Response,
                 description=f"{summary}\n\nGET takes the parameters as a query (with `image_id`); POST as "
                 "multipart or urlencoded form fields, or a JSON body.",

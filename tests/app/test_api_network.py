@@ -287,13 +287,13 @@ def test_raised_limits_reach_the_stack(image_id: str, png_bytes: bytes) -> None:
 def test_stack_over_the_work_cap_is_refused_before_running(
     png_bytes: bytes, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from app.routes import network
+    from app.routes import erf, network
 
     def never(*args: object) -> None:
         raise AssertionError("the stack ran")
 
     monkeypatch.setattr(network, "stack_forward", never)
-    monkeypatch.setattr(network, "effective_receptive_field", never)
+    monkeypatch.setattr(erf, "effective_receptive_field", never)
     layers = [{"out_channels": 64, "kernel_size": 7, "padding": 3}] * 4
     with TestClient(create_app(Settings(max_work=10_000_000))) as c:
         image_id = c.post("/api/images", files={"image": ("p.png", png_bytes, "image/png")}).json()["id"]
