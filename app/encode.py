@@ -6,6 +6,7 @@ the event loop. JSON floats are finite (non-finite values are refused upstream; 
 
 from __future__ import annotations
 
+import base64
 import io
 import time
 from collections.abc import Callable, Mapping
@@ -23,6 +24,17 @@ from .errors import ParamError
 from .outputs import OutputCache
 
 PNG_CACHE = "public, max-age=3600"
+MAX_URL_QUERY = 6000  # a map URL longer than this (big inline weights) is handed out as a data URI
+
+
+def data_uri(png: bytes) -> str:
+    """PNG bytes as a data: URI."""
+    return "data:image/png;base64," + base64.b64encode(png).decode()
+
+
+def png_link(url: str, values: NDArray[np.floating]) -> str:
+    """A map's GET URL, or, when the URL is too long to hand out, the map itself as a data URI."""
+    return url if len(url) <= MAX_URL_QUERY else data_uri(draw.map_png(values)[0])
 
 
 def json_response(body: BaseModel, headers: Mapping[str, str] | None = None, status_code: int = 200

@@ -7,7 +7,6 @@ the moment its generator is closed, however the stream ends.
 
 from __future__ import annotations
 
-import base64
 import logging
 import math
 import threading
@@ -35,7 +34,7 @@ from engine import (
 )
 
 from . import draw, images, schemas
-from .encode import floats
+from .encode import data_uri, floats
 from .errors import ParamError
 from .layer import LayerStack, target_weights
 from .pages import SAMPLES, STATIC_DIR
@@ -146,10 +145,6 @@ def prepare(parsed: Parsed[schemas.TrainParams], services: Services) -> Setup:
                          "`weights` to its shape)")
     x_second, name = _second_image(params, services, stack)
     return Setup(stack, hidden, layer.bias, x_second, name, params)
-
-
-def _data_uri(png: bytes) -> str:
-    return "data:image/png;base64," + base64.b64encode(png).decode()
 
 
 def _finite(*values: float | NDArray[np.floating] | None) -> bool:
@@ -297,7 +292,7 @@ class TrainingRun:
             pngs = []
             for m in shown:
                 c = draw.colorize(m, vmin=lo, vmax=hi)
-                pngs.append(_data_uri(draw.encode_indexed_png(c.index, c.table)))
+                pngs.append(data_uri(draw.encode_indexed_png(c.index, c.table)))
             maps.append(schemas.TrainMapsOut(
                 image=name, target=pngs[0], shared=pngs[1], untied=pngs[2] if untied is not None else None,
                 min=c.vmin, max=c.vmax, colormap="diverging" if c.signed else "sequential"))

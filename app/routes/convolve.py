@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -24,6 +23,7 @@ from ..encode import (
     json_response,
     npy_response,
     parameters_out,
+    png_link,
     range_headers,
     require_finite,
     server_timing,
@@ -35,7 +35,6 @@ from . import Services, compute_route
 from .images import image_info
 
 router = APIRouter(prefix="/api", tags=["convolve"])
-MAX_URL_QUERY = 6000  # longer GET URLs (big custom weights) are replaced by data URIs
 
 
 @dataclass(frozen=True)
@@ -64,15 +63,6 @@ def layer_output(stack: LayerStack, services: Services) -> tuple[Output, bool]:
         return Output(maps.y, maps.minimum, maps.maximum, maps.mean, time.perf_counter() - t0)
 
     return services.outputs.get_or_compute(("output", *stack.key), compute), computed
-
-
-def map_url(stack: LayerStack, index: int, out: Output | None = None) -> str:
-    """GET URL of one map's PNG (a data URI when custom weights make the URL too long)."""
-    url = stack.map_url(index)
-    if len(url) > MAX_URL_QUERY and out is not None:
-        png, _ = draw.map_png(out.y[index])
-        url = "data:image/png;base64," + base64.b64encode(png).decode()
-    return url
 
 
 def layer_info(stack: LayerStack) -> schemas.LayerInfo:
@@ -117,7 +107,7 @@ def convolve(parsed: Parsed[schemas.ConvolveParams], services: Services) -> Resp
         maps.append(schemas.MapInfo(
             index=k, name=layer.names[k], weights=floats(layer.weight[k]), bias=float(layer.bias[k]),
             min=lo, max=hi, mean=float(out.means[k]), color_min=c_lo, color_max=c_hi,
-            png=map_url(stack, k, out),
+            png=png_link(stack.map_url(k), out.y[k]),
         ))
     body = schemas.ConvolveResponse(
         image=image_info(stack.image_id, stack.image), layer=layer_info(stack),

@@ -43,7 +43,6 @@ def _gradient(parsed: Parsed[schemas.GradientParams], services: Services, work: 
             raise ParamError(target_field, f"`{target_field}`: the target layer must have the layer's "
                              f"{layer.kernels} kernels of {layer.weight.shape[2]}x{layer.weight.shape[3]}, "
                              f"got {target.shape[0]} of {target.shape[2]}x{target.shape[3]}")
-    if params.loss == "mse" and target is not None:
         check_squares(stack, magnitude(layer.weight, layer.bias) + magnitude(target, layer.bias))
     unit = None
     if params.loss == "unit":

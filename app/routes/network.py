@@ -9,7 +9,6 @@ one run; so is each unit's effective receptive field. /api/convolve and /api/rec
 
 from __future__ import annotations
 
-import base64
 import time
 from dataclasses import dataclass
 
@@ -32,6 +31,7 @@ from ..encode import (
     floats,
     json_response,
     npy_response,
+    png_link,
     png_response,
     range_headers,
     require_finite,
@@ -45,7 +45,6 @@ from . import ERRORS, Services, compute_route
 from .images import image_info
 
 router = APIRouter(prefix="/api", tags=["network"])
-MAX_URL_QUERY = 6000  # longer map URLs (big inline weights) are replaced by data URIs, as in convolve.py
 
 
 @dataclass(frozen=True)
@@ -104,11 +103,7 @@ def layers_out(network: Network) -> list[schemas.StackLayerOut]:
 
 def map_url(stack: LayerStack, layer: int, index: int, out: StackOutput) -> str:
     """GET URL of one map's PNG (a data URI when inline weights make the URL too long)."""
-    url = stack.url("network-map.png", layer=layer, index=index)
-    if len(url) > MAX_URL_QUERY:
-        png, _ = draw.map_png(out.ys[layer][index])
-        url = "data:image/png;base64," + base64.b64encode(png).decode()
-    return url
+    return png_link(stack.url("network-map.png", layer=layer, index=index), out.ys[layer][index])
 
 
 def maps_out(stack: LayerStack, out: StackOutput, layer: int) -> list[schemas.NetworkMapOut]:
