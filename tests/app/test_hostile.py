@@ -86,14 +86,20 @@ def test_a_dense_matrix_under_the_limits_stays_small(big: tuple[TestClient, str]
     assert peak < Settings().max_request_bytes
 
 
-def test_a_gradient_over_the_work_cap_is_refused_before_running(big: tuple[TestClient, str]) -> None:
+def test_a_gradient_over_the_work_cap_is_refused_before_running(big: tuple[TestClient, str],
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    import app.routes.gradient
+
+    def never(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the gradient was computed")
+
+    monkeypatch.setattr(app.routes.gradient, "layer_gradient", never)
     client, image_id = big
-    start = time.perf_counter()
     r, peak = _peak(lambda: client.post("/api/gradient", json={
         "image_id": image_id, "color": "rgb", "kernels": ",".join(["box"] * 16), "kernel_size": 31,
         "padding": 15}))
     assert "CONVLENS_MAX_WORK" in _check(r, 422, "max_side")["detail"]
-    assert peak < 64 * MiB and time.perf_counter() - start < 5
+    assert peak < 64 * MiB
 
 
 def test_a_gradient_over_the_memory_cap_is_refused_before_running(big: tuple[TestClient, str]) -> None:
@@ -182,13 +188,12 @@ def test_a_full_pool_answers_503_at_once_and_health_stays_fast(blocking: threadi
         deadline = time.monotonic() + 5
         while client.app.state.pool.admitted < 2 and time.monotonic() < deadline:  # type: ignore[attr-defined]
             time.sleep(0.01)
-        start = time.perf_counter()
         r = client.post("/api/convolve", json={"image_id": image_id, "kernels": "random", "seed": 3})
-        refused_in = time.perf_counter() - start
         assert r.status_code == 503 and int(r.headers["retry-after"]) >= 1
-        assert "busy" in r.json()["detail"] and refused_in < 0.5
-        start = time.perf_counter()
-        assert client.get("/healthz").status_code == 200 and time.perf_counter() - start < 0.5
+        assert "busy" in r.json()["detail"]
+        assert client.get("/healthz").status_code == 200
+        # Both answers came while the two admitted requests were still held: neither waited on the pool.
+        assert not done and client.app.state.pool.admitted == 2  # type: ignore[attr-defined]
         ready = client.get("/readyz")
         assert ready.status_code == 503 and ready.json()["status"] == "full"
         blocking.set()
@@ -203,10 +208,9 @@ def test_a_request_past_its_time_budget_is_a_503(blocking: threading.Event, imag
     with TestClient(create_app(Settings(request_seconds=1))) as client:
         image_id = client.post("/api/images", files={"image": ("a.png", encode(make_pixels()), "image/png")}
                                ).json()["id"]
-        start = time.perf_counter()
         r = client.post("/api/convolve", json={"image_id": image_id, "kernels": "random", "seed": 9})
         assert r.status_code == 503 and "CONVLENS_REQUEST_SECONDS" in r.json()["detail"]
-        assert time.perf_counter() - start < 3
+        assert client.app.state.pool.running == 1  # type: ignore[attr-defined]  # answered, still computing
         blocking.set()
 
 
