@@ -69,6 +69,7 @@ from .stack import (
     stack_forward,
     stack_input_grad,
 )
+from .step import StepCost, StepLosses, step_cost, step_losses
 from .train import (
     ADAM_BETAS,
     ADAM_EPS,
@@ -141,6 +142,10 @@ __all__ = [
     "resolve_padding",
     "weight_grad_contributions",
     "weight_usage",
+    "StepCost",
+    "StepLosses",
+    "step_cost",
+    "step_losses",
     "SharedAndUntiedGrads",
     "shared_and_untied_grads",
     "tie",

@@ -281,6 +281,20 @@ def _index(index: Sequence[int] | None, name: str, shape: Sequence[int], letters
     return values
 
 
+def mse_target(layer: ConvCall, bias: NDArray[np.floating] | None, activation: str,
+               target_weight: ArrayLike | None) -> NDArray[np.floating]:
+    """σ(conv2d(x, target_weight) + b), the mse loss's target: the same layer with hidden kernels."""
+    if target_weight is None:
+        raise ArgumentError("target_weight", "`target_weight` is needed for loss='mse'")
+    tw = _float_array(target_weight, "target_weight", 4).astype(layer.x.dtype, copy=False)
+    if tw.shape != layer.weight.shape:
+        raise ArgumentError(
+            "target_weight", f"`target_weight` must have the layer's weight shape "
+            f"{layer.weight.shape} ({layer.weight.shape[0]} kernels of "
+            f"{layer.weight.shape[2]}x{layer.weight.shape[3]}), got {tw.shape}")
+    return activate(conv2d(layer.x, tw, bias, groups=layer.groups, spec=layer.spec), activation)
+
+
 @dataclass(frozen=True)
 class LayerGradient:
     """A loss of one conv layer's output and its gradient with respect to the shared weights."""
@@ -324,17 +338,7 @@ def layer_gradient(
     layer = prepare(x, weight, groups=groups, spec=spec)
     b = check_bias(bias, layer.weight.shape[0], layer.x.dtype)
     z = conv2d(layer.x, layer.weight, b, groups=groups, spec=spec)
-    target = None
-    if loss == "mse":
-        if target_weight is None:
-            raise ArgumentError("target_weight", "`target_weight` is needed for loss='mse'")
-        tw = _float_array(target_weight, "target_weight", 4).astype(layer.x.dtype, copy=False)
-        if tw.shape != layer.weight.shape:
-            raise ArgumentError(
-                "target_weight", f"`target_weight` must have the layer's weight shape "
-                f"{layer.weight.shape} ({layer.weight.shape[0]} kernels of "
-                f"{layer.weight.shape[2]}x{layer.weight.shape[3]}), got {tw.shape}")
-        target = activate(conv2d(layer.x, tw, b, groups=groups, spec=spec), activation)
+    target = mse_target(layer, b, activation, target_weight) if loss == "mse" else None
     value, grad_z = loss_grad(z, activation, loss, target, unit)
     _, grad_w, grad_b = _backward(layer, grad_z.astype(layer.x.dtype, copy=False))
     contributions = weight_grad_contributions(layer.x, grad_z, index, groups=groups, spec=spec)
