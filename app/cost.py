@@ -114,6 +114,8 @@ def estimate(work: str, stack: LayerStack, params: LayerParams, settings: Settin
     forward = conv_cost(stack.input_shape, layer.weight.shape, layer.spec, layer.groups)
     scale = int(getattr(params, "scale", None) or 1)
     if work == "forward":
+        if getattr(params, "png_data", False):  # /api/convolve with every map's PNG in the answer
+            return forward + png_cost(layer.kernels * h_out * w_out), "max_side"
         return forward, "max_side"
     if work == "map_png":
         index = getattr(params, "index", None)

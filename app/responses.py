@@ -93,6 +93,8 @@ class MapInfo(BaseModel):
     color_min: float = Field(description="value of the first colour of the PNG's colormap")
     color_max: float = Field(description="value of the last colour")
     png: str = Field(description="GET URL of the map's PNG (feature-maps.png with image_id and index)")
+    png_data: str | None = Field(None, description="the same PNG as a data URI, when asked for with "
+                                 "png_data=true")
 
 
 class ConvolveResponse(BaseModel):

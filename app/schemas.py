@@ -146,10 +146,10 @@ class ConvolveParams(LayerParams):
     layers: Layers | None = _layers_field()
 
     values: bool = Field(False, description="add the raw output values (for small outputs)", examples=[False])
-    prerender: bool = Field(
-        False, description="start encoding every map's PNG now, in parallel, so the `png` URLs of the "
-        "answer are served at once (the page asks for this; a client that fetches no maps need not)",
-        examples=[False])
+    png_data: bool = Field(
+        False, description="put each map's PNG in the answer too, as a data URI in `maps[i].png_data` "
+        "(encoded in parallel, and cached for the `png` URLs): one request brings every map. The page "
+        "asks for this; a client that fetches no maps need not", examples=[False])
     format: Literal["json", "npy"] = Field(
         "json", examples=["json"],
         description="npy: the whole (J, H_out, W_out) float32 output as a .npy file",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 
@@ -19,6 +19,7 @@ from ..cost import ENGINE_THREADS
 from ..encode import (
     arithmetic_out,
     cached_png,
+    data_uri,
     floats,
     json_response,
     npy_response,
@@ -35,6 +36,7 @@ from . import Services, compute_route
 from .images import image_info
 
 router = APIRouter(prefix="/api", tags=["convolve"])
+Encoded = tuple[bytes, dict[str, str]]  # a PNG and the headers of its value and colour ranges
 
 
 @dataclass(frozen=True)
@@ -89,8 +91,6 @@ def convolve(parsed: Parsed[schemas.ConvolveParams], services: Services) -> Resp
     stack = services.build(parsed)
     out, computed = layer_output(stack, services)
     require_finite("weights", out.mins, out.maxs)
-    if params.prerender and params.format == "json":
-        prerender(stack, out, services)  # the PNGs encode while the JSON is built and sent
     timing = server_timing(start, out.seconds, computed)
     if params.format == "npy":
         return npy_response(out.y, "feature_maps.npy", timing)
@@ -100,6 +100,8 @@ def convolve(parsed: Parsed[schemas.ConvolveParams], services: Services) -> Resp
         raise ParamError("values", f"`values`: {h_out}x{w_out} = {h_out * w_out:,} values per map is over "
                          f"the limit of {limit:,} (CONVLENS_MAX_VALUES); use format=npy")
     layer = stack.layer
+    # The PNGs encode on their own threads while the rest of the answer is built.
+    pngs = encode_maps(stack, out, services) if params.png_data else None
     maps = []
     for k in range(j):
         lo, hi = float(out.mins[k]), float(out.maxs[k])
@@ -108,6 +110,7 @@ def convolve(parsed: Parsed[schemas.ConvolveParams], services: Services) -> Resp
             index=k, name=layer.names[k], weights=floats(layer.weight[k]), bias=float(layer.bias[k]),
             min=lo, max=hi, mean=float(out.means[k]), color_min=c_lo, color_max=c_hi,
             png=png_link(stack.map_url(k), out.y[k]),
+            png_data=data_uri(pngs[k].result()[0]) if pngs else None,
         ))
     body = schemas.ConvolveResponse(
         image=image_info(stack.image_id, stack.image), layer=layer_info(stack),
@@ -150,22 +153,19 @@ def map_key(stack: LayerStack, index: int, scale: int) -> tuple[object, ...]:
     return (*stack.key, "map", index, scale)
 
 
-def map_entry(out: Output, index: int, scale: int) -> tuple[bytes, dict[str, str]]:
+def map_entry(out: Output, index: int, scale: int) -> Encoded:
     """One map as PNG bytes and the headers of its value and colour ranges."""
     data, c = draw.map_png(out.y[index], scale)
     return data, range_headers(float(out.mins[index]), float(out.maxs[index]), c)
 
 
-# One encoding thread a core: more only contend for the GIL with the answer itself (bench/page.py:
-# 4 threads gave a median 4.6x the bare round trip, 2 threads 3.9x, on 2 cores).
-PRERENDER = ThreadPoolExecutor(max_workers=max(1, min(ENGINE_THREADS, os.cpu_count() or 1)),
-                               thread_name_prefix="convlens-png")
+# One encoding thread a core: more only contend for the GIL with the answer itself.
+ENCODER = ThreadPoolExecutor(max_workers=max(1, min(ENGINE_THREADS, os.cpu_count() or 1)),
+                             thread_name_prefix="convlens-png")
 
 
-def prerender(stack: LayerStack, out: Output, services: Services) -> None:
-    """Start encoding every map's PNG (scale 1) in the background, into the output cache, so the map
-    URLs the answer hands out are served from the cache; a URL asked for before its PNG is done waits
-    for that one encoding (the cache computes each key once), never for a second one."""
-    for index in range(out.y.shape[0]):
-        key = ("png", *map_key(stack, index, 1))
-        PRERENDER.submit(services.outputs.get_or_compute, key, partial(map_entry, out, index, 1))
+def encode_maps(stack: LayerStack, out: Output, services: Services) -> list[Future[Encoded]]:
+    """Every map's PNG (scale 1), encoding in parallel into the output cache, so that the `png` URLs
+    are served from it too (the cache computes each key once: a URL asked for meanwhile waits)."""
+    return [ENCODER.submit(services.outputs.get_or_compute, ("png", *map_key(stack, k, 1)),
+                           partial(map_entry, out, k, 1)) for k in range(out.y.shape[0])]

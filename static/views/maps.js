@@ -24,7 +24,9 @@ export class MapsView {
     this.handlers = handlers;
     this.figures = [];
     this.outHW = [1, 1];
-    this.images = new Map(); // src -> <img>, so a map already loaded is never fetched again
+    this.images = new Map(); // map URL -> <img>, so a map already loaded is never fetched again
+    // The server drew the first layer's maps into the page: the first answer uses those.
+    this.serverDrawn = root.querySelector('img.fmap') !== null;
     for (const img of root.querySelectorAll('img.fmap')) {
       this.images.set(img.getAttribute('src'), img);
       img.addEventListener('error', () => this.handlers.onBroken(img));
@@ -32,25 +34,40 @@ export class MapsView {
     }
   }
 
-  /** The <img> for a map's URL: the one already on the page, or a new one. */
-  imageFor(src) {
-    let img = this.images.get(src);
+  /**
+   * What /api/convolve should add for the maps: their PNGs inside the answer (one request instead
+   * of one more per map), except while the maps the server drew into the page are still the ones
+   * asked for, which are then used as they are.
+   * @returns {Record<string, string>}
+   */
+  request() {
+    return { png_data: String(!this.serverDrawn) };
+  }
+
+  /**
+   * The <img> of a map: the one already on the page for its URL, or a new one that shows the PNG
+   * the answer carried (or, without it, loads the URL).
+   * @param {{png: string, png_data?: string|null}} m a map of the convolve JSON
+   */
+  imageFor(m) {
+    let img = this.images.get(m.png);
     if (!img) {
       img = el('img', { className: 'fmap', draggable: 'false', decoding: 'async' });
       img.addEventListener('error', () => this.handlers.onBroken(img));
-      img.src = src;
-      this.images.set(src, img);
+      img.src = m.png_data || m.png;
+      this.images.set(m.png, img);
     }
     return img;
   }
 
   /**
-   * Start loading every map of an answer now, before the page draws anything else: render()
+   * Start decoding every map of an answer now, before the page draws anything else: render()
    * later shows these very <img> elements, so each map is still fetched once.
    * @param {any} data the convolve JSON
    */
   prefetch(data) {
-    for (const m of data.maps) this.imageFor(m.png);
+    this.serverDrawn = false;
+    for (const m of data.maps) this.imageFor(m);
   }
 
   /**
@@ -91,7 +108,7 @@ export class MapsView {
     this.syncing = false;
     const keep = new Set();
     this.figures = data.maps.map((m) => {
-      const img = this.imageFor(m.png);
+      const img = this.imageFor(m);
       keep.add(m.png);
       img.alt = `feature map ${m.index} (${m.name}), ${ho}×${wo}`;
       img.dataset.index = String(m.index);

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import json
-import time
 
 import numpy as np
 import pytest
@@ -188,8 +188,8 @@ def test_big_custom_weights_get_data_uri_pngs(client: TestClient, image_id: str)
     assert all(m["png"].startswith("data:image/png;base64,") for m in body["maps"])
 
 
-def test_prerender_encodes_each_map_once_before_it_is_asked_for(client: TestClient, image_id: str,
-                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_png_data_carries_each_map_encoded_once_and_cached_for_its_url(
+        client: TestClient, image_id: str, monkeypatch: pytest.MonkeyPatch) -> None:
     import app.draw
 
     encoded: list[int] = []
@@ -200,16 +200,14 @@ def test_prerender_encodes_each_map_once_before_it_is_asked_for(client: TestClie
         return real(values, scale)
 
     monkeypatch.setattr(app.draw, "map_png", counting)
-    body = _convolve(client, image_id=image_id, kernels="sobel_x,box,gaussian", bias=0.125, prerender=True)
-    app.routes.convolve.PRERENDER.submit(lambda: None).result()  # the encodes were queued first
-    deadline = time.monotonic() + 10
-    while len(encoded) < 3 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    body = _convolve(client, image_id=image_id, kernels="sobel_x,box,gaussian", bias=0.125, png_data=True)
     assert encoded == [1, 1, 1]
     for m in body["maps"]:
+        head, data = m["png_data"].split(",", 1)
+        assert head == "data:image/png;base64"
         r = client.get(m["png"])
         assert r.status_code == 200 and r.headers["content-type"] == "image/png"
-    assert len(encoded) == 3  # served from the cache: no map was encoded twice
+        assert base64.b64decode(data) == r.content  # the very bytes the URL serves
+    assert len(encoded) == 3  # the URLs were served from the cache: no map was encoded twice
     plain = _convolve(client, image_id=image_id, kernels="sobel_x", bias=0.25)
-    time.sleep(0.05)
-    assert len(encoded) == 3 and plain["maps"]  # without prerender nothing is encoded until asked
+    assert len(encoded) == 3 and plain["maps"][0]["png_data"] is None  # nothing encoded unasked

@@ -68,6 +68,20 @@ def test_png_scale_bombs_are_refused_before_any_work(big: tuple[TestClient, str]
     assert peak < 64 * MiB, peak
 
 
+def test_maps_inside_the_convolve_answer_are_costed_as_pngs() -> None:
+    """png_data=true draws every map: its PNG pixels count against the same cap as feature-maps.png."""
+    settings = Settings(max_png_pixels=100_000)
+    with TestClient(create_app(settings)) as client:
+        png = encode(make_pixels(256, 256, seed=1))
+        image_id = client.post("/api/images", files={"image": ("p.png", png, "image/png")}).json()["id"]
+        layer = {"image_id": image_id, "kernels": "box,sobel_x", "padding": 1}  # 2 maps of 256²: 131,072 px
+        assert client.post("/api/convolve", json=layer).status_code == 200
+        body = _check(client.post("/api/convolve", json={**layer, "png_data": True}), 422, "max_side")
+        assert "CONVLENS_MAX_PNG_PIXELS" in body["detail"]
+        one = client.post("/api/convolve", json={**layer, "kernels": "box", "png_data": True})
+        assert one.status_code == 200 and one.json()["maps"][0]["png_data"].startswith("data:image/png")
+
+
 def test_the_dense_matrix_at_its_entry_limit_is_refused_by_its_non_zeros(big: tuple[TestClient, str]) -> None:
     client, image_id = big
     r, peak = _peak(lambda: client.post("/api/dense-matrix", json={
