@@ -236,6 +236,15 @@ def test_every_map_png_is_fetched_once_and_hidden_tabs_fetch_nothing(page) -> No
     maps = [u for u in pngs if "feature-maps.png" in u]
     assert len(maps) == 3 and len(set(maps)) == 3, pngs
     assert not [u for u in pngs if "weight-usage.png" in u]
+    # A new layer's maps come inside its /api/convolve answer: no request more per map.
+    width = page.evaluate("document.querySelector('#maps img.fmap').naturalWidth")
+    before = page.evaluate("Number(document.body.dataset.rendered)")
+    page.click("button.step[data-target='stride'][data-delta='1']")
+    settle(page, before)
+    page.wait_for_function("""(w) => [...document.querySelectorAll('#maps img.fmap')].every(
+        (i) => i.complete && i.naturalWidth > 0 && i.naturalWidth < w)""", arg=width)
+    assert page.evaluate("document.querySelectorAll('#maps img.fmap').length") == 3
+    assert [u for u in pngs if "feature-maps.png" in u] == maps, pngs
 
 
 def test_an_empty_stride_is_an_error_not_a_default(page) -> None:  # type: ignore[no-untyped-def]
