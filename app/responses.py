@@ -217,6 +217,20 @@ class ContributionsOut(BaseModel):
     values: list | None = None
 
 
+class StepOut(BaseModel):
+    """One step w ← w − lr·∂L/∂w: the shared layer's, and its untied twin's M separate ones."""
+
+    lr: float = Field(description="the learning rate of the step")
+    loss_before: float = Field(description="L at the current weights, the same for both layers")
+    shared_loss_after: float = Field(
+        description="L after W ← W − lr · Σ_p g_p for every shared weight: one step each, by the sum of "
+        "its H_out·W_out contributions (biases held)")
+    untied_loss_after: float = Field(
+        description="L of the untied (locally connected) layer, started as a copy of W at every "
+        "position p, after each copy's own step W_p ← W − lr · g_p: H_out·W_out separate steps, nothing "
+        "summed")
+
+
 class GradientResponse(BaseModel):
     """A loss and its gradient with respect to every shared weight."""
 
@@ -228,6 +242,8 @@ class GradientResponse(BaseModel):
     grad_w_at_weight: float
     positions: int = Field(description="H_out·W_out contributions summed into one update")
     contributions: ContributionsOut
+    step: StepOut | None = Field(None, description="with `lr`: the loss before one step and after it, for "
+                                 "the shared layer and for the untied one")
 
 
 class PresetOut(BaseModel):

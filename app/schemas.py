@@ -46,6 +46,7 @@ from .responses import (
     PresetOut,
     PresetsResponse,
     ReceptiveFieldResponse,
+    StepOut,
     Tap,
     WeightUsageEntry,
     WeightUsageResponse,
@@ -227,6 +228,11 @@ class GradientParams(LayerParams):
         description="npy: the whole (H_out, W_out) float32 map of contributions as a .npy file",
     )
     scale: Scale = Field(1, description="zoom of the PNG, 1..{max_scale}", examples=[1])
+    lr: float | None = Field(
+        None, gt=0, allow_inf_nan=False, description="take one step w ← w − lr·∂L/∂w and add `step`: the "
+        "loss before, the shared layer's after, and the untied layer's after its H_out·W_out separate "
+        "steps; > 0, and small enough that the stepped weights keep |y| within {max_output_magnitude}",
+        examples=[0.01])
 
 
 class NetworkParams(LayerParams):
@@ -328,5 +334,5 @@ __all__ = [
     "ReceptiveFieldResponse", "Tap", "WeightUsageEntry", "WeightUsageParams", "WeightUsageResponse",
     "ErfParams", "ErfResponse", "LayerCountsOut", "NetworkLayerOut", "NetworkMapOut", "NetworkMapParams",
     "NetworkOut", "NetworkParams", "NetworkResponse", "NetworksResponse", "PaddingOut", "ReceptiveEntryOut",
-    "StackConvolveResponse", "StackLayerOut", "StackReceptiveFieldResponse",
+    "StackConvolveResponse", "StackLayerOut", "StackReceptiveFieldResponse", "StepOut",
 ]
