@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from engine import ConvSpec, StackCost, parameter_counts
+from engine import ConvSpec, StackCost, parameter_counts, step_cost
 from engine.train import train_cost
 from engine.untied import untied_bytes
 
@@ -65,6 +65,27 @@ def gradient_cost(forward: Cost, input_shape: tuple[int, int, int], with_target:
                 forward.peak_bytes + F32 * (out * (convs + 3) + 2 * c * h * w))
 
 
+def step_work(stack: LayerStack, with_target: bool) -> Cost:
+    """One step w ← w − lr·g (lr on /api/gradient): engine.step_cost's forward, backward, the shared
+    layer again, and the untied layer's M copies, built band by band, and their forward pass."""
+    layer = stack.layer
+    step = step_cost(stack.input_shape, layer.weight.shape, layer.spec, groups=layer.groups,
+                     with_target=with_target)
+    return Cost(3 * layer.kernels * _outputs(stack), step.multiply_adds, step.peak_bytes)
+
+
+def _outputs(stack: LayerStack) -> int:
+    """H_out · W_out of the stack's one layer."""
+    h_out, w_out = stack.layer.spec.output_shape(stack.input_shape[1:])
+    return h_out * w_out
+
+
+def within(cost: Cost, settings: Settings) -> bool:
+    """Whether `check` would let `cost` through."""
+    return (cost.multiply_adds <= settings.max_work and cost.peak_bytes <= settings.max_request_bytes
+            and cost.png_pixels <= settings.max_png_pixels)
+
+
 def png_cost(pixels: int) -> Cost:
     """An RGB canvas of `pixels` after zoom, its colour indices and its encoding buffer."""
     return Cost(png_pixels=pixels, peak_bytes=pixels * 3 * 3)
@@ -95,6 +116,7 @@ ADVICE = {
     "crop": "a smaller `crop` or fewer kernels",
     "max_side": "fewer kernels, a stride, or a smaller `max_side`",
     "loss": "a smaller image, fewer kernels, or a stride",
+    "lr": "no `lr` (the step runs both layers again), a smaller image, fewer kernels, or a stride",
     "steps": "fewer `steps`, untied=false, fewer kernels or a smaller image",
     "layers": "fewer or smaller layers, fewer maps, a stride or a pool early on, or a smaller `max_side`",
 }
@@ -142,10 +164,14 @@ def estimate(work: str, stack: LayerStack, params: LayerParams, settings: Settin
             cost = cost + png_cost(rows * cols * scale * scale)
         return cost, "scale" if work == "dense_png" else "crop"
     if work in ("gradient", "gradient_png"):
-        cost = gradient_cost(forward, stack.input_shape, getattr(params, "loss", "sum") == "mse")
+        mse = getattr(params, "loss", "sum") == "mse"
+        cost = gradient_cost(forward, stack.input_shape, mse)
         if work == "gradient_png":
-            cost = cost + png_cost(_zoomed(h_out, w_out, scale))
-        return cost, "scale" if work == "gradient_png" else "max_side"
+            return cost + png_cost(_zoomed(h_out, w_out, scale)), "scale"
+        if getattr(params, "lr", None) is None:
+            return cost, "max_side"
+        # The step comes on top of the gradient; name `lr` when it is the step that goes over.
+        return cost + step_work(stack, mse), "lr" if within(cost, settings) else "max_side"
     if work == "train":
         return train_work(stack, params, forward), "steps"
     raise ValueError(f"estimate(): unknown work {work!r}")  # a bug in a caller

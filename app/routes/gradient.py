@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 from fastapi import APIRouter, Response
+from numpy.typing import NDArray
 
-from engine import LayerGradient, layer_gradient
+from engine import LayerGradient, StepLosses, layer_gradient, step_losses
 
 from .. import draw, schemas
 from ..encode import cached_png, floats, json_response, npy_response, range_headers, require_finite
@@ -28,8 +30,17 @@ def _check_index(index: tuple[int, int, int, int], shape: tuple[int, ...]) -> No
                              f"shape {list(shape)}")
 
 
-def _gradient(parsed: Parsed[schemas.GradientParams], services: Services, work: str
-              ) -> tuple[LayerStack, LayerGradient, tuple[object, ...]]:
+class Computed(NamedTuple):
+    """A gradient request, built and computed: what the step and the encoders need."""
+
+    stack: LayerStack
+    gradient: LayerGradient
+    key: tuple[object, ...]  # the gradient's key in the output cache
+    target: NDArray[np.float32] | None  # the hidden kernels of loss=mse
+    unit: tuple[int, int, int] | None  # (j, m, n) of loss=unit
+
+
+def _gradient(parsed: Parsed[schemas.GradientParams], services: Services, work: str) -> Computed:
     params = parsed.params
     stack = services.build(parsed, work)
     layer = stack.layer
@@ -62,18 +73,43 @@ def _gradient(parsed: Parsed[schemas.GradientParams], services: Services, work: 
     gradient = services.outputs.get_or_compute(key, compute)
     require_finite("weights", np.asarray(gradient.loss), gradient.grad_w, gradient.grad_b,
                    gradient.contributions)
-    return stack, gradient, key
+    return Computed(stack, gradient, key, target, unit)
 
 
-def check_squares(stack: LayerStack, bound: float) -> None:
+def _step(computed: Computed, params: schemas.GradientParams, services: Services) -> schemas.StepOut:
+    """One step of `lr` on the shared layer and on its untied twin; 422 on `lr` if it goes too far."""
+    stack, gradient = computed.stack, computed.gradient
+    layer, lr = stack.layer, float(params.lr or 0)
+    limit = services.settings.max_output_magnitude
+    bound = magnitude(layer.weight32 - np.float32(lr) * gradient.grad_w, layer.bias)
+    if not bound <= limit:
+        raise ParamError("lr", f"`lr`: a step of {lr:g} moves the weights so far that the output could "
+                         f"reach {bound:.3g}, over the limit of {limit:.3g} (CONVLENS_MAX_OUTPUT_MAGNITUDE); "
+                         "use a smaller learning rate")
+    if computed.target is not None:
+        check_squares(stack, bound + magnitude(computed.target, layer.bias), "lr")
+
+    def compute() -> StepLosses:
+        return step_losses(stack.x, layer.weight32, layer.bias, lr, groups=layer.groups,
+                           activation=layer.activation, loss=params.loss, target_weight=computed.target,
+                           unit=computed.unit, spec=layer.spec)
+
+    step = services.outputs.get_or_compute((*computed.key, "step", lr), compute)
+    losses = np.array([step.loss_before, step.shared_loss_after, step.untied_loss_after])
+    require_finite("lr", losses)
+    return schemas.StepOut(lr=lr, loss_before=step.loss_before, shared_loss_after=step.shared_loss_after,
+                           untied_loss_after=step.untied_loss_after)
+
+
+def check_squares(stack: LayerStack, bound: float, field: str = "weights") -> None:
     """Refuse an mse whose sum of squares could overflow float32: N (2 |y|)^2 must stay finite."""
+    advice = "use smaller weights (or the target's)" if field == "weights" else "use a smaller `lr`"
     h_out, w_out = stack.layer.spec.output_shape((stack.image.height, stack.image.width))
     n = stack.layer.kernels * h_out * w_out
     limit = math.sqrt(FLOAT32_MAX / n) / 2
     if bound > limit:
-        raise ParamError("weights", f"`weights`: loss=mse squares outputs that could reach {bound:.3g}; over "
-                         f"{n:,} outputs their sum would overflow float32 past {limit:.3g}; use smaller "
-                         "weights (or the target's)")
+        raise ParamError(field, f"`{field}`: loss=mse squares outputs that could reach {bound:.3g}; over "
+                         f"{n:,} outputs their sum would overflow float32 past {limit:.3g}; {advice}")
 
 
 def _links(stack: LayerStack, params: schemas.GradientParams) -> dict[str, str]:
@@ -94,7 +130,8 @@ def _links(stack: LayerStack, params: schemas.GradientParams) -> dict[str, str]:
 def gradient(parsed: Parsed[schemas.GradientParams], services: Services) -> Response:
     """The loss, every shared weight's gradient, and one weight's contributions."""
     params = parsed.params
-    stack, g, _ = _gradient(parsed, services, "gradient")
+    computed = _gradient(parsed, services, "gradient")
+    stack, g = computed.stack, computed.gradient
     contrib = g.contributions
     if params.format == "npy":
         return npy_response(contrib.astype(np.float32, copy=False), "contributions.npy")
@@ -102,6 +139,7 @@ def gradient(parsed: Parsed[schemas.GradientParams], services: Services) -> Resp
         raise ParamError("values", f"`values`: {contrib.size:,} contributions is over the limit of "
                          f"{services.settings.max_values:,} (CONVLENS_MAX_VALUES)")
     j, c, u, v = params.weight
+    step = _step(computed, params, services) if params.lr is not None else None
     extra = _links(stack, params)
     return json_response(schemas.GradientResponse(
         loss=params.loss, value=g.loss, grad_w=floats(g.grad_w), grad_b=floats(g.grad_b),
@@ -112,6 +150,7 @@ def gradient(parsed: Parsed[schemas.GradientParams], services: Services) -> Resp
             npy=stack.url("gradient", **extra, format="npy"),
             values=floats(contrib) if params.values else None,
         ),
+        step=step,
     ))
 
 
@@ -119,8 +158,8 @@ def gradient(parsed: Parsed[schemas.GradientParams], services: Services) -> Resp
                "The per-position contributions to one weight's gradient (diverging colormap)")
 def gradient_png(parsed: Parsed[schemas.GradientParams], services: Services) -> Response:
     """One weight's contributions, drawn."""
-    _, g, key = _gradient(parsed, services, "gradient_png")
-    contrib = g.contributions
+    computed = _gradient(parsed, services, "gradient_png")
+    contrib, key = computed.gradient.contributions, computed.key
 
     def render() -> tuple[bytes, dict[str, str]]:
         data, c = draw.map_png(contrib, parsed.params.scale)

@@ -11,7 +11,9 @@ from apphelp import gray
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from engine import conv2d, conv2d_backward, loss_grad, preset
+from app.main import create_app
+from app.settings import Settings
+from engine import ConvSpec, conv2d, conv2d_backward, loss_grad, preset, step_losses
 
 
 def test_sum_loss_matches_engine(client: TestClient, image_id: str, pixels: np.ndarray) -> None:
@@ -132,3 +134,85 @@ def test_links_work_whatever_way_target_weights_came(client: TestClient, image_i
         assert client.get(link).status_code == 200, link
     got = np.load(io.BytesIO(client.get(body["contributions"]["npy"]).content))
     assert float(got.sum(dtype=np.float64)) == pytest.approx(body["grad_w_at_weight"], rel=1e-4)
+
+
+# ---- lr: one step w ← w − lr·g, on the shared layer and on its untied twin ------------------
+
+def test_lr_adds_the_step_the_engine_takes(client: TestClient, image_id: str, pixels: np.ndarray) -> None:
+    # Two 3x2 kernels (non-square), unequal strides, padding and dilation, against two hidden ones.
+    weights = [[[0.5, -0.25], [0.125, 1], [-1, 0.75]], [[0.2, 0.1], [0, -0.3], [0.4, 0.6]]]
+    hidden = [[[1, 0], [0, 1], [1, 0]], [[0, -1], [0.5, 0], [0, 0.5]]]
+    layer = {"image_id": image_id, "weights": json.dumps(weights), "stride": "1,2", "padding": 1,
+             "dilation": "2,1", "activation": "tanh", "bias": "0.1,-0.2", "loss": "mse",
+             "target_weights": json.dumps(hidden)}
+    r = client.post("/api/gradient", data={**layer, "lr": "0.5"})  # a form, as the page sends
+    assert r.status_code == 200, r.text
+    body = r.json()
+    x = gray(pixels)
+    w = np.array(weights, dtype=np.float32)[:, None]
+    target = np.array(hidden, dtype=np.float32)[:, None]
+    bias = np.array([0.1, -0.2], dtype=np.float32)
+    want = step_losses(x, w, bias, 0.5, spec=ConvSpec.make((3, 2), (1, 2), 1, (2, 1)), activation="tanh",
+                       loss="mse", target_weight=target)
+    step = body["step"]
+    assert step["lr"] == 0.5
+    assert (step["loss_before"], step["shared_loss_after"], step["untied_loss_after"]) == pytest.approx(
+        (want.loss_before, want.shared_loss_after, want.untied_loss_after), rel=1e-6)
+    assert step["loss_before"] == pytest.approx(body["value"], rel=1e-5)
+    # A small step against the gradient lowers both; the two layers no longer agree after it.
+    assert step["shared_loss_after"] < step["loss_before"] and step["untied_loss_after"] < step["loss_before"]
+    assert step["shared_loss_after"] != pytest.approx(step["untied_loss_after"], rel=1e-6)
+
+
+def test_lr_on_rgb_with_the_sum_loss(client: TestClient, image_id: str, pixels: np.ndarray) -> None:
+    # Σy with σ = none: the shared step lowers L by lr·|Σ_p x_p|² per kernel, the untied one by
+    # lr·Σ_p |x_p|² (tests/engine/test_step.py); for pixels >= 0 the shared drop is the larger.
+    body = client.get("/api/gradient", params={"image_id": image_id, "kernels": "sobel_x", "color": "rgb",
+                                               "loss": "sum", "lr": "1e-4"}).json()
+    x = (pixels.astype(np.float32) / np.float32(255)).transpose(2, 0, 1)
+    w = np.repeat(preset("sobel_x", 3)[None, None], 3, axis=1).astype(np.float32) / 3
+    want = step_losses(x, w, np.zeros(1, np.float32), 1e-4, spec=ConvSpec.make(3))
+    step = body["step"]
+    assert step["untied_loss_after"] == pytest.approx(want.untied_loss_after, rel=1e-5, abs=1e-4)
+    assert step["shared_loss_after"] == pytest.approx(want.shared_loss_after, rel=1e-5, abs=1e-4)
+    shared_drop = step["loss_before"] - step["shared_loss_after"]
+    assert shared_drop > step["loss_before"] - step["untied_loss_after"] > 0
+
+
+def test_lr_with_one_unit_moves_both_layers_alike(client: TestClient, image_id: str) -> None:
+    # L = y[j, m, n]: only that position contributes, so its copy's step is the shared step.
+    body = client.post("/api/gradient", json={"image_id": image_id, "kernels": "sobel_x", "loss": "unit",
+                                              "row": 2, "col": 5, "activation": "sigmoid", "lr": 2}).json()
+    step = body["step"]
+    assert step["shared_loss_after"] == pytest.approx(step["untied_loss_after"], rel=1e-6)
+    assert step["shared_loss_after"] < step["loss_before"]
+
+
+def test_no_lr_no_step(client: TestClient, image_id: str) -> None:
+    body = client.post("/api/gradient", json={"image_id": image_id}).json()
+    assert body["step"] is None
+
+
+@pytest.mark.parametrize("lr", ["0", "-0.1", "abc", "nan", "inf"])
+def test_bad_lr_is_422_naming_lr(client: TestClient, image_id: str, lr: str) -> None:
+    r = client.post("/api/gradient", data={"image_id": image_id, "lr": lr})
+    assert r.status_code == 422, (lr, r.text)
+    assert r.json()["field"] == "lr" and "lr" in r.json()["detail"]
+
+
+def test_an_lr_that_blows_the_weights_up_is_422_naming_lr(client: TestClient, image_id: str) -> None:
+    r = client.post("/api/gradient", json={"image_id": image_id, "kernels": "box", "lr": 1e35})
+    assert r.status_code == 422 and r.json()["field"] == "lr"
+    assert "CONVLENS_MAX_OUTPUT_MAGNITUDE" in r.json()["detail"]
+
+
+def test_the_step_is_costed_and_refused_over_the_cap(png_bytes: bytes) -> None:
+    # One 3x3 kernel on the 12x16 image: F = 10·14·9 multiply-adds a forward pass. The gradient
+    # costs 3F and the step 6F more, so a cap of 5F lets the gradient through and refuses the step.
+    forward = 10 * 14 * 9
+    with TestClient(create_app(Settings(max_work=5 * forward))) as c:
+        image_id = c.post("/api/images", files={"image": ("a.png", png_bytes, "image/png")}).json()["id"]
+        assert c.post("/api/gradient", json={"image_id": image_id}).status_code == 200
+        r = c.post("/api/gradient", json={"image_id": image_id, "lr": 0.01})
+    assert r.status_code == 422 and r.json()["field"] == "lr"
+    assert "CONVLENS_MAX_WORK" in r.json()["detail"] and "no `lr`" in r.json()["detail"]
