@@ -5,7 +5,7 @@
 
 import { Stale } from '../api.js';
 import { clear, el, kernelTable } from '../dom.js';
-import { counted, formatNumber } from '../format.js';
+import { counted, formatInt, formatNumber } from '../format.js';
 
 /**
  * w − η·g, element by element, for nested arrays of one shape.
@@ -72,24 +72,29 @@ export class GradStep {
     const j = weight[0];
     const before = app.result.maps.map((m) => m.weights);
     const after = stepWeights(before, data.grad_w, lr);
-    const fields = { weights: JSON.stringify(after), kernels: null };
+    // One /api/gradient call with lr takes both steps on the server: the shared layer's, and the
+    // untied layer's M separate ones, and answers the three losses; /api/convolve draws the new map.
     let conv;
     let grad;
     try {
       [conv, grad] = await Promise.all([
-        app.callApi('/api/convolve', fields),
-        app.callApi('/api/gradient', { ...extra, ...fields, values: 'false' }),
+        app.callApi('/api/convolve', { weights: JSON.stringify(after), kernels: null }),
+        app.callApi('/api/gradient', { ...extra, values: 'false', lr: String(lr) }),
       ]);
     } catch (e) {
       if (!(e instanceof Stale)) err.textContent = e.message.replace(/`/g, '');
       return;
     }
+    const step = grad.step;
     this.next = after;
     this.use.hidden = false;
-    const lower = grad.value < data.value;
+    const lower = step.shared_loss_after < step.loss_before;
     clear(this.out);
-    this.out.dataset.before = String(data.value);
-    this.out.dataset.after = String(grad.value);
+    Object.assign(this.out.dataset, {
+      before: String(step.loss_before),
+      after: String(step.shared_loss_after),
+      untiedAfter: String(step.untied_loss_after),
+    });
     const map = conv.maps[j];
     const img = el('img', { className: 'grad-img', src: map.png, alt: `map ${j} after the step` });
     const [, ho, wo] = conv.output_shape;
@@ -98,20 +103,51 @@ export class GradStep {
     img.style.height = `${Math.round((ho / Math.max(ho, wo)) * side)}px`;
     img.classList.toggle('pixelated', side >= Math.max(ho, wo));
     const n = data.positions;
+    const loss = (x) => formatNumber(x, 6);
     this.out.append(
       el('div', { className: 'step-cols' },
         el('div', {}, el('h4', { text: `Kernel ${j}, channel 0: before` }), kernelTable(before[j][0], null, { selected: [weight[2], weight[3]] })),
         el('div', {}, el('h4', { text: 'after one step' }), kernelTable(after[j][0], null, { selected: [weight[2], weight[3]] })),
         el('div', {}, el('h4', { text: `Map ${j} after` }), img)),
       el('p', { className: `step-loss ${lower ? 'down' : 'up'}`, id: 'grad-step-loss' },
-        `Loss before ${formatNumber(data.value, 6)} → after ${formatNumber(grad.value, 6)}: `,
+        `Loss before ${loss(step.loss_before)} → after ${loss(step.shared_loss_after)}: `,
         lower ? 'lower, as a step against the gradient should be.' : 'not lower: the step η was too large; try a smaller one.'),
-      el('div', { className: 'contrast shared' },
-        el('strong', { text: 'Shared: one step per weight' }),
-        el('span', { text: `W${j}[${weight[1]}, ${weight[2]}, ${weight[3]}] moved once, by −η · Σ = −${formatNumber(lr, 3)} · ${formatNumber(data.grad_w_at_weight, 4)} = ${formatNumber(-lr * data.grad_w_at_weight, 4)}: the ${counted(n, 'contribution')} were added first.` })),
-      el('div', { className: 'contrast untied' },
-        el('strong', { text: `Untied: ${counted(n, 'separate step')}` }),
-        el('span', { text: `A locally connected layer has its own copy of this weight at each of the ${counted(n, 'position')}; each copy moves by −η × its own contribution (the map above, times −${formatNumber(lr, 3)}), from ${formatNumber(-lr * data.contributions.max, 3)} to ${formatNumber(-lr * data.contributions.min, 3)}. Nothing is summed, and no copy learns from the other positions.` })),
+      el('div', { className: 'step-contrast' },
+        el('div', { className: 'contrast shared' },
+          el('strong', { text: 'Shared: one step per weight' }),
+          el('span', { className: 'step-numbers', text: `L ${loss(step.loss_before)} → ${loss(step.shared_loss_after)}` }),
+          el('span', { text: `W${j}[${weight[1]}, ${weight[2]}, ${weight[3]}] moved once, by −η · Σ = −${formatNumber(lr, 3)} · ${formatNumber(data.grad_w_at_weight, 4)} = ${formatNumber(-lr * data.grad_w_at_weight, 4)}: the ${counted(n, 'contribution')} were added first.` })),
+        el('div', { className: 'contrast untied', id: 'grad-step-untied' },
+          el('strong', { text: `Untied: ${counted(n, 'separate step')}` }),
+          el('span', { className: 'step-numbers', text: `L ${loss(step.loss_before)} → ${loss(step.untied_loss_after)}` }),
+          el('span', { text: `A locally connected layer has its own copy of this weight at each of the ${counted(n, 'position')}; each copy moves by −η × its own contribution (the map above, times −${formatNumber(lr, 3)}), from ${formatNumber(-lr * data.contributions.max, 3)} to ${formatNumber(-lr * data.contributions.min, 3)}. Nothing is summed, and no copy learns from the other positions.` }))),
+      el('p', { className: 'step-compare', id: 'grad-step-compare', text: compareSteps(step, n, extra.loss) }),
     );
   }
+}
+
+/**
+ * The two steps compared in this layer's own numbers.
+ * @param {{loss_before: number, shared_loss_after: number, untied_loss_after: number}} step
+ * @param {number} n positions M
+ * @param {string|null} loss sum | mse | unit
+ * @returns {string}
+ */
+export function compareSteps(step, n, loss) {
+  const shared = step.loss_before - step.shared_loss_after;
+  const untied = step.loss_before - step.untied_loss_after;
+  const f = (x) => formatNumber(x, 4);
+  const scale = Math.max(Math.abs(shared), Math.abs(untied), 1e-30);
+  if (Math.abs(shared - untied) <= 1e-6 * scale + 1e-12) {
+    const why = n === 1 ? 'the layer has one output position' : loss === 'unit' ? 'the loss is one unit, so only its position contributes' : 'only one position contributes';
+    return `Both layers lower L by the same ${f(shared)}: ${why}, so the sum has one term and the shared step is the untied one.`;
+  }
+  if (shared <= 0 || untied <= 0) {
+    const who = shared <= 0 && untied <= 0 ? 'Both losses rose' : shared <= 0 ? 'The shared loss rose' : 'The untied loss rose';
+    return `${who} (shared ${f(-shared)}, untied ${f(-untied)} higher): with η = ${step.lr} the step overshoots; a smaller η lowers both.`;
+  }
+  if (shared > untied) {
+    return `The shared step lowered L by ${f(shared)}, ${formatNumber(shared / untied, 3)}× the untied layer's ${f(untied)}: each shared weight moved by the sum of all ${counted(n, 'contribution')}, while each untied copy moved by its own one alone, on average 1/${formatInt(n)} of that sum.`;
+  }
+  return `The untied layer's ${counted(n, 'separate step')} lowered L by ${f(untied)}, ${formatNumber(untied / shared, 3)}× the shared step's ${f(shared)}: each copy fits its own position's window, with ${formatNumber(n, 3)}× the parameters; that fit is to this image only (the Learn tab shifts it).`;
 }

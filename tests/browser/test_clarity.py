@@ -139,7 +139,7 @@ def test_the_answer_strip_has_this_layers_numbers(page, server) -> None:  # type
     page.wait_for_function("() => !document.querySelector('#tab-gradients').hidden")
 
 
-def test_an_mse_loss_and_one_step_lower_the_loss(page) -> None:  # type: ignore[no-untyped-def]
+def test_an_mse_loss_and_one_step_lower_the_loss(page, server) -> None:  # type: ignore[no-untyped-def]
     page.goto("/?sample=tiny&kernels=sobel_x,box&tab=gradients&loss=sum")
     settle(page)
     page.wait_for_function("() => document.querySelector('#grad-sum').dataset.loss")
@@ -155,7 +155,23 @@ def test_an_mse_loss_and_one_step_lower_the_loss(page) -> None:  # type: ignore[
     assert float(step["after"]) < float(step["before"])
     assert "lower" in page.text_content("#grad-step-loss")
     assert "separate step" in page.text_content("#grad-step")
+    # The untied layer's M separate steps are computed too, and the page shows the API's numbers.
+    lr = page.input_value("#grad-lr")
+    fields = {**_layer(page), "loss": "mse", "target_kernels": "gaussian,gaussian", "lr": lr}
+    api = post_json(server, "/api/gradient", fields)["step"]
+    assert float(step["before"]) == api["loss_before"] and float(step["after"]) == api["shared_loss_after"]
+    assert float(step["untiedAfter"]) == api["untied_loss_after"] < api["loss_before"]
+    untied = " ".join(page.text_content("#grad-step-untied").split())
+    assert f"→ {_six(api['untied_loss_after'])}" in untied and f"L {_six(api['loss_before'])}" in untied
+    compare = page.text_content("#grad-step-compare")
+    drops = (api["loss_before"] - api["shared_loss_after"], api["loss_before"] - api["untied_loss_after"])
+    assert ("The shared step lowered" if drops[0] > drops[1] else "The untied layer's") in compare
     assert page.console.errors == []
+
+
+def _six(x: float) -> str:
+    """x as the page's formatNumber(x, 6) writes an everyday loss (no exponent, − for minus)."""
+    return f"{float(f'{x:.6g}'):g}".replace("-", "−") if 1e-3 <= abs(x) < 1000 else str(x)
 
 
 def test_rgb_weights_are_edited_per_channel(page, server) -> None:  # type: ignore[no-untyped-def]
