@@ -1,7 +1,9 @@
 // The lens: one output unit's sum written out. A magnified picture of its window on the real
 // pixels (padding cells and every dilated tap), and beside it, per channel, each weight w, the
-// pixel x it reads, the product w·x and their sum; then + b, σ, and the value on the map. The
-// numbers come from convmath.unitTerms; tests/browser check them against the API. Drawing only.
+// pixel x it reads, the product w·x and their sum; then + b, σ, and the value on the map. Kernels
+// of more than MAX_LISTED taps show every product too, in a compact kh×kw grid (w and x in each
+// cell's title) that scrolls inside the lens. The numbers come from convmath.unitTerms;
+// tests/browser check them against the API. Drawing only.
 
 import { colourFor, css } from '../colormap.js';
 import { effectiveKernel, firstChannel, geometryOf, unitTerms } from '../convmath.js';
@@ -11,7 +13,7 @@ import { formatNumber } from '../format.js';
 const ACCENT = '#e4572e';
 const TAP = '#1f6fd1';
 const TAP_PAD = '#f0a202';
-/** Largest kernel (kh·kw) whose products are listed one by one. */
+/** Largest kernel (kh·kw) whose products are listed with their w and x; larger ones get the grid. */
 const MAX_LISTED = 49;
 const CHANNEL_NAMES = ['R', 'G', 'B'];
 
@@ -67,7 +69,7 @@ export class Lens {
       const title = rgbNames ? `channel ${CHANNEL_NAMES[ch.c]} (c = ${ch.c - first})` : 'c = 0 (gray)';
       body.append(el('div', { className: 'lens-channel' },
         el('div', { className: 'lens-title', text: title }),
-        listed ? this.productTable(ch, g) : el('p', { className: 'muted small', text: `${ch.taps.length} products (too many to list)` }),
+        listed ? this.productTable(ch, g) : this.productGrid(ch, g),
         el('div', { className: 'lens-csum', text: `Σ w·x = ${num(ch.sum)}` })));
     }
     const act = result.layer.activation;
@@ -141,7 +143,7 @@ export class Lens {
       for (let v = 0; v < g.kernel[1]; v++) {
         const tap = ch.taps[u * g.kernel[1] + v];
         const rgb = colourFor(tap.product, -m, m);
-        const td = el('td', { className: tap.padding ? 'pad' : '', title: `W[${ch.c}, ${u}, ${v}] · x[${tap.row}, ${tap.col}]` },
+        const td = el('td', { className: tap.padding ? 'pad' : '', title: `W[${ch.c}, ${u}, ${v}] · x[${tap.row}, ${tap.col}]`, 'data-product': String(tap.product) },
           el('span', { className: 'lw', text: num(tap.w) }),
           el('span', { className: 'lx', text: `× ${tap.padding ? '0 (pad)' : num(tap.x)}` }),
           el('span', { className: 'lp', text: `= ${num(tap.product)}` }));
@@ -151,6 +153,35 @@ export class Lens {
       table.append(tr);
     }
     return table;
+  }
+
+  /**
+   * Every product w·x of a big kernel as a kh×kw grid: one number a tap, its background red for
+   * + and blue for − (deeper for larger), padding taps dashed; row u and column v are labelled.
+   */
+  productGrid(ch, g) {
+    const [kh, kw] = g.kernel;
+    let m = 1e-12;
+    for (const tap of ch.taps) m = Math.max(m, Math.abs(tap.product));
+    const table = el('table', { className: 'lens-grid' });
+    table.append(el('tr', {}, el('th', { text: 'u\\v', title: 'row u, column v of the kernel' }), ...Array.from({ length: kw }, (_, v) => el('th', { text: String(v) }))));
+    for (let u = 0; u < kh; u++) {
+      const tr = el('tr', {}, el('th', { text: String(u) }));
+      for (let v = 0; v < kw; v++) {
+        const tap = ch.taps[u * kw + v];
+        const td = el('td', {
+          className: `${tap.padding ? 'pad ' : ''}${tap.product < 0 ? 'neg' : tap.product > 0 ? 'pos' : 'zero'}`,
+          title: `W[${ch.c}, ${u}, ${v}] = ${num(tap.w)} × x[${tap.row}, ${tap.col}] = ${tap.padding ? '0 (padding)' : num(tap.x)}: ${num(tap.product)}`,
+          'data-product': String(tap.product),
+          text: formatNumber(tap.product, 2),
+        });
+        td.style.backgroundColor = css(colourFor(tap.product, -m, m).map((x) => Math.round(255 - (255 - x) * 0.6)));
+        tr.append(td);
+      }
+      table.append(tr);
+    }
+    return el('div', { className: 'lens-grid-box', tabindex: '0', role: 'region', 'aria-label': `the ${kh}×${kw} products w·x of channel ${ch.c}; hover a cell for its w and x` },
+      el('p', { className: 'muted small', text: `${kh}×${kw} = ${ch.taps.length} products w·x (hover a cell for w and x)` }), table);
   }
 }
 

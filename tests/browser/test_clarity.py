@@ -93,7 +93,14 @@ def _lens_matches_api(page, server, url: str, j: int, unit: tuple[int, int]) -> 
     channels = page.locator("#lens .lens-channel").count()
     assert channels == data["input_shape"][0]
     assert f"= {api:.3}"[:5] in page.text_content("#lens .lens-value") or True
-    assert page.locator("#lens .lens-table td.pad").count() > 0  # padding taps are shown
+    assert page.locator("#lens .lens-table td.pad, #lens .lens-grid td.pad").count() > 0  # padding taps
+    # Every product is shown, however big the kernel: they add up, with b and σ, to the API's value.
+    kh, kw = data["layer"]["kernel_size"]
+    products = page.eval_on_selector_all("#lens [data-product]",
+                                         "(cells) => cells.map((c) => +c.dataset.product)")
+    assert len(products) == channels * kh * kw
+    z = sum(products) + data["maps"][j]["bias"]
+    assert abs(float(np.tanh(z)) - api) < 1e-4, (z, api)
 
 
 def test_the_lens_equals_the_api_in_gray_and_rgb_with_padding_and_dilation(page, server) -> None:  # type: ignore[no-untyped-def]
@@ -101,6 +108,16 @@ def test_the_lens_equals_the_api_in_gray_and_rgb_with_padding_and_dilation(page,
             "&activation=tanh")
     _lens_matches_api(page, server, base + "&unit=0,3&lens=1", 1, (0, 3))
     _lens_matches_api(page, server, base + "&color=rgb&unit=1,0&lens=0", 0, (1, 0))
+    assert page.console.errors == []
+
+
+def test_the_lens_shows_every_product_of_a_9x9_kernel(page, server) -> None:  # type: ignore[no-untyped-def]
+    # 81 taps a channel is past the listed table: the lens draws a 9x9 grid of products a channel.
+    base = ("/?sample=tiny&kernels=gaussian,sobel_x&kernel_size=9&padding=8&dilation=2&bias=0.1,-0.2"
+            "&activation=tanh&color=rgb")
+    _lens_matches_api(page, server, base + "&unit=2,11&lens=1", 1, (2, 11))
+    assert page.locator("#lens .lens-grid").count() == 3 and page.locator("#lens .lens-table").count() == 0
+    assert page.locator("#lens .lens-grid").first.locator("td").count() == 81
     assert page.console.errors == []
 
 
