@@ -9,6 +9,7 @@ from fastapi.staticfiles import StaticFiles
 from . import pages
 from .docs import install_docs
 from .errors import install_error_handlers
+from .memory import return_freed_memory
 from .middleware import BodySizeLimit, SecurityHeaders
 from .observe import Metrics, RequestLog
 from .outputs import make_outputs
@@ -74,4 +75,5 @@ def install_meta_routes(app: FastAPI) -> None:
         return Response(m.render(request.app.state), media_type=m.content_type)
 
 
+return_freed_memory()  # each worker process's RSS tracks what it holds (memory.py)
 app = create_app()

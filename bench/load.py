@@ -111,7 +111,7 @@ def serve(workers: int, store: Path, log: Path, queue: int = 32) -> Iterator[Ser
     port = free_port()
     env = {**os.environ, "CONVLENS_STORE_DIR": str(store), "CONVLENS_COMPUTE_WORKERS": "1",
            "CONVLENS_THREADS": "1", "CONVLENS_QUEUE_DEPTH": str(queue), "OPENBLAS_NUM_THREADS": "1",
-           "OMP_NUM_THREADS": "1", "MALLOC_ARENA_MAX": "2"}
+           "OMP_NUM_THREADS": "1"}
     with open(log, "ab") as out:
         command = [sys.executable, "-m", "app.serve", "--port", str(port), "--workers", str(workers)]
         proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
