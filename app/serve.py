@@ -86,6 +86,21 @@ def log_config() -> dict[str, object]:
     return config
 
 
+def share_cores(workers: int) -> None:
+    """Defaults for `workers` processes on this machine's cores (a variable already set wins).
+
+    Each worker computes on its share of the cores (CONVLENS_COMPUTE_WORKERS requests at once, each
+    with CONVLENS_THREADS engine threads), so that N workers never run N x cores threads. BLAS's own
+    thread pools would spin-wait against each other across processes (bench/load.py: two workers at
+    0.4x one worker's throughput with them, 1.3x without).
+    """
+    share = str(max(1, (os.cpu_count() or 1) // workers))
+    for name in ("CONVLENS_COMPUTE_WORKERS", "CONVLENS_THREADS"):
+        os.environ.setdefault(name, share)
+    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(name, "1")
+
+
 def main(argv: list[str] | None = None) -> None:
     """`python -m app.serve [--host H] [--port P] [--workers N]`: uvicorn with ConvLens's settings."""
     import argparse
@@ -98,10 +113,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=1, help="worker processes (share the image store)")
     args = parser.parse_args(argv)
     if args.workers > 1:
-        # Several processes share the cores: BLAS's own thread pools would spin-wait against each other
-        # (measured by bench/load.py: two workers at 0.4x one worker's throughput with them, 1.3x without).
-        for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-            os.environ.setdefault(name, "1")
+        share_cores(args.workers)
     uvicorn.run("app.main:app", host=args.host, port=args.port, workers=args.workers,
                 http="app.serve:HeaderTimeoutProtocol",  # closes connections too slow to send headers
                 timeout_keep_alive=5,  # idle keep-alive connections close after 5 s

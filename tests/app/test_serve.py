@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import time
 import urllib.error
@@ -93,3 +94,18 @@ def test_each_answer_names_its_request_id(base: str) -> None:
     req = urllib.request.Request(f"{base}/api/presets", headers={"X-Request-ID": "abc-123"})
     with urllib.request.urlopen(req, timeout=10) as r:
         assert r.headers["x-request-id"] == "abc-123"
+
+
+@pytest.mark.parametrize(("cores", "workers", "share"), [(2, 2, "1"), (8, 2, "4"), (2, 4, "1"), (12, 5, "2")])
+def test_several_workers_share_the_cores(monkeypatch: pytest.MonkeyPatch, cores: int, workers: int,
+                                         share: str) -> None:
+    from app.serve import share_cores
+
+    for name in ("CONVLENS_COMPUTE_WORKERS", "CONVLENS_THREADS", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
+                 "MKL_NUM_THREADS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr("os.cpu_count", lambda: cores)
+    monkeypatch.setenv("CONVLENS_THREADS", "3")  # one the user set stays
+    share_cores(workers)
+    assert os.environ["CONVLENS_COMPUTE_WORKERS"] == share and os.environ["CONVLENS_THREADS"] == "3"
+    assert os.environ["OPENBLAS_NUM_THREADS"] == "1"
