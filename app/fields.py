@@ -18,6 +18,8 @@ from typing import Annotated, Any, Literal
 from pydantic import PlainSerializer, PlainValidator, ValidationInfo, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
+from engine import PRESETS
+
 from .settings import Settings
 
 Pair = tuple[int, int]
@@ -58,21 +60,33 @@ def _name(info: ValidationInfo) -> str:
     return info.field_name or "value"
 
 
+def _whole(value: object) -> int:
+    """A whole number given as an int, a float such as 5.0, or their text (as pydantic's int reads
+    them, and as JSON Schema's "integer" admits 5.0); ValueError otherwise."""
+    if isinstance(value, bool):
+        raise ValueError(value)
+    if isinstance(value, int):
+        return value
+    number = float(value.strip()) if isinstance(value, str) else value
+    if isinstance(number, float) and number.is_integer():
+        if isinstance(value, str):
+            try:
+                return int(value.strip())  # exact for long digit strings
+            except ValueError:
+                pass
+        return int(number)
+    raise ValueError(value)
+
+
 def _ints(value: object, name: str, what: str) -> list[int]:
     """An int, a list of ints or comma-separated text as a list of ints."""
     try:
-        if isinstance(value, bool):
-            raise TypeError
         if isinstance(value, str):
-            return [int(s) for s in value.replace(" ", "").split(",")]
-        if isinstance(value, int):
-            return [value]
-        if isinstance(value, list) and all(isinstance(v, int | str) and v is not True and v is not False
-                                           for v in value):
-            return [int(v) for v in value]  # a form or query repeats a field for each item
-    except ValueError:
-        pass
-    except TypeError:
+            return [_whole(s) for s in value.replace(" ", "").split(",")]
+        if isinstance(value, list):
+            return [_whole(v) for v in value]  # a form or query repeats a field for each item
+        return [_whole(value)]
+    except (ValueError, TypeError, OverflowError):
         pass
     raise field_error(f"`{name}` must be {what}, got {value!r}")
 
@@ -215,17 +229,10 @@ def _limited_int(low: int, setting: str, offset: int = 0) -> Callable[[object, V
     def validate(value: object, info: ValidationInfo) -> int:
         name = _name(info)
         high = getattr(settings_of(info), setting) + offset
-        if isinstance(value, str):
-            try:
-                number = int(value.strip())
-            except ValueError:
-                raise field_error(f"`{name}` must be a whole number, got {value!r}") from None
-        elif isinstance(value, int) and not isinstance(value, bool):
-            number = value
-        elif isinstance(value, float) and value.is_integer():
-            number = int(value)
-        else:
-            raise field_error(f"`{name}` must be a whole number, got {value!r}")
+        try:
+            number = _whole(value)
+        except (ValueError, TypeError, OverflowError):
+            raise field_error(f"`{name}` must be a whole number, got {value!r}") from None
         if not low <= number <= high:
             raise field_error(f"`{name}` must be in {low}..{high}, got {value!r}")
         return number
@@ -255,10 +262,14 @@ Bias = Annotated[tuple[float, ...], PlainValidator(_bias), AS_JSON, WithJsonSche
     {"type": "array", "items": {"type": "number", "minimum": -FLOAT32_MAX, "maximum": FLOAT32_MAX},
      "minItems": 1}]})]
 _NUMBER = {"type": "number", "minimum": -FLOAT32_MAX, "maximum": FLOAT32_MAX}
-_ROWS = {"type": "array", "minItems": 1, "items": {"type": "array", "minItems": 1, "items": _NUMBER}}
+# A kernel: kh rows of kw numbers, each 1..max_kernel_size.
+_ROWS = {"type": "array", "minItems": 1, "x-limit-items": "max_kernel_size", "items": {
+    "type": "array", "minItems": 1, "x-limit-items": "max_kernel_size", "items": _NUMBER}}
 # J x kh x kw or J x C/groups x kh x kw; equal lengths along each axis are checked by the reader.
-WEIGHTS_SCHEMA = {"type": "array", "minItems": 1, "items": {"anyOf": [
-    _ROWS, {"type": "array", "minItems": 1, "items": _ROWS}]}}
+LAYER_WEIGHTS_SCHEMA = {"type": "array", "minItems": 1, "items": {"anyOf": [
+    _ROWS, {"type": "array", "minItems": 1, "items": _ROWS}]},
+    "description": "of equal lengths along each axis; C/groups is the layer's input channels / groups"}
+WEIGHTS_SCHEMA = {**LAYER_WEIGHTS_SCHEMA, "x-limit-items": "max_kernels"}
 Weights = Annotated[list[Any], PlainValidator(_weights), AS_JSON, WithJsonSchema(WEIGHTS_SCHEMA)]
 QUAD_SCHEMA = {"type": "array", "items": {"type": "integer", "minimum": 0}, "minItems": 4, "maxItems": 4}
 WeightIndex = Annotated[tuple[int, int, int, int], PlainValidator(_weight_index), AS_JSON,
@@ -278,6 +289,11 @@ TrainSteps = Annotated[int, PlainValidator(_limited_int(0, "max_train_steps")),
 ReportEvery = Annotated[int, PlainValidator(_limited_int(1, "max_train_steps")),
                         _limit_schema(INT_SCHEMA, "max_train_steps", 1)]
 
+# Preset names as text, "sobel_x,box": 1..max_kernels of GET /api/presets' names (the pattern says it).
+PRESET_TEXT_SCHEMA = {"type": "string", "maxLength": 400,
+                      "x-limit-names": {"setting": "max_kernels", "names": list(PRESETS)}}
+PresetText = Annotated[str, WithJsonSchema(PRESET_TEXT_SCHEMA)]
+
 # ---------------------------------------------------------------- layers: a stack of layer specs
 
 def fill_limits(schema: object, settings: Settings) -> None:
@@ -294,6 +310,9 @@ def fill_limits(schema: object, settings: Settings) -> None:
     items = schema.pop("x-limit-items", None)
     if isinstance(items, str):
         schema["maxItems"] = getattr(settings, items)
+    names = schema.pop("x-limit-names", None)
+    if isinstance(names, dict):
+        schema["pattern"] = _names_pattern(names["names"], getattr(settings, names["setting"]))
     limit = schema.pop("x-limit", None)
     if isinstance(limit, dict):
         high = getattr(settings, limit["setting"]) + limit.get("offset", 0)
@@ -302,6 +321,12 @@ def fill_limits(schema: object, settings: Settings) -> None:
         schema["description"] = describe_limits(schema["description"], settings)
     for value in schema.values():
         fill_limits(value, settings)
+
+
+def _names_pattern(names: list[str], most: int) -> str:
+    """Comma-separated names as the reader takes them: 1..most of them, spaces and empty items aside."""
+    name = "(?:" + "|".join(re.escape(n) for n in names) + ")"
+    return rf"^[\s,]*{name}(?:\s*(?:,\s*)+{name}){{0,{most - 1}}}[\s,]*$"
 
 
 def describe_limits(text: str, settings: Settings) -> str:

@@ -99,3 +99,18 @@ def test_padding_words_and_pairs_normalise() -> None:
     assert validate(schemas.LayerParams, {"padding": "valid"}, s).padding == "valid"
     assert validate(schemas.LayerParams, {"padding": 2}, s).padding == (2, 2)
     assert validate(schemas.LayerParams, {"padding": [1, 3]}, s).padding == (1, 3)
+
+
+@pytest.mark.parametrize("value", [5.0, "5.0", [5.0, "5"]])
+def test_a_whole_number_written_as_a_float_is_a_whole_number(value: object) -> None:
+    # JSON Schema's "integer" admits 5.0, and pydantic reads "5.0" as 5: so do pairs and bounded ints.
+    params = validate(schemas.FeatureMapParams, {"kernel_size": value, "groups": 1.0, "scale": "2.0"},
+                      Settings())
+    assert params.kernel_size == (5, 5) and params.groups == 1 and params.scale == 2
+
+
+@pytest.mark.parametrize("value", [2.5, "2.5", "x"])
+def test_a_fractional_kernel_size_is_refused(value: object) -> None:
+    with pytest.raises(ParamError) as err:
+        validate(schemas.LayerParams, {"kernel_size": value}, Settings())
+    assert err.value.field == "kernel_size"
