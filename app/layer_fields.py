@@ -19,9 +19,12 @@ from engine import KINDS, PRESETS, StackLayerError, layer_from_dict
 from engine.stack import FIELDS as STACK_FIELDS
 
 from .fields import (
+    _NUMBER,
     AS_JSON,
     INT_SCHEMA,
+    LAYER_WEIGHTS_SCHEMA,
     PAIR_SCHEMA,
+    PRESET_TEXT_SCHEMA,
     Pair,
     _check_finite,
     _ints,
@@ -193,21 +196,52 @@ def _layers(value: object, info: ValidationInfo) -> tuple[LayerSpec, ...]:
     return tuple(_layer_spec(item, i, settings) for i, item in enumerate(value))
 
 
-LAYER_SCHEMA: dict[str, Any] = {
-    "type": "object", "properties": {
-        "kind": {"type": "string", "enum": list(KINDS), "default": "conv"},
-        **{name: PAIR_SCHEMA for name in ("kernel_size", "stride", "dilation", "output_padding")},
-        "padding": {"anyOf": [*PAIR_SCHEMA["anyOf"], {"type": "string", "enum": ["same", "valid"]}]},
-        "groups": {"type": "integer", "minimum": 1}, "out_channels": {"type": "integer", "minimum": 1},
-        "kernels": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
-        "weights": {"type": "array", "items": {"type": "array"}},
-        "bias": {"anyOf": [{"type": "number"}, {"type": "array", "items": {"type": "number"}}]},
-        "ceil_mode": {"type": "boolean"}, "count_include_pad": {"type": "boolean"},
-    },
+def _limited(setting: str, low: int, schema: dict[str, Any] = PAIR_SCHEMA) -> dict[str, Any]:
+    return {**schema, "x-limit": {"setting": setting, "minimum": low, "offset": 0}}
+
+
+PADDING_WORDS = {"anyOf": [*PAIR_SCHEMA["anyOf"], {"type": "string", "enum": ["same", "valid"]}],
+                 "x-limit": {"setting": "max_padding", "minimum": 0, "offset": 0}}
+# The fields of a layer spec, as _layer_value reads them. What ties fields together (a kernel that fits
+# its input, groups that divide the channels, a pool's padding, output_padding) is in the descriptions.
+LAYER_PROPERTIES: dict[str, dict[str, Any]] = {
+    "kernel_size": _limited("max_kernel_size", 1),
+    "stride": _limited("max_stride", 1),
+    "dilation": _limited("max_dilation", 1),
+    "padding": PADDING_WORDS,
+    "output_padding": {**_limited("max_stride", 0), "description": "each below the stride or the "
+                       "dilation on its axis, as in PyTorch"},
+    "groups": {"type": "integer", "minimum": 1, "description": "divides the layer's input channels and "
+               "its output channels"},
+    "out_channels": {"type": "integer", "minimum": 1, "description": "at most {max_stack_channels} when "
+                     "the maps are computed"},
+    "kernels": {"anyOf": [PRESET_TEXT_SCHEMA, {"type": "array", "minItems": 1, "x-limit-items": "max_kernels",
+                                               "items": {"type": "string", "enum": list(PRESETS)}}]},
+    "weights": LAYER_WEIGHTS_SCHEMA,
+    "bias": {"anyOf": [_NUMBER, {"type": "array", "items": _NUMBER, "minItems": 1}]},
+    "ceil_mode": {"type": "boolean"}, "count_include_pad": {"type": "boolean"},
 }
-Layers = Annotated[tuple[LayerSpec, ...], PlainValidator(_layers), AS_JSON, WithJsonSchema({"anyOf": [
-    {"type": "array", "items": LAYER_SCHEMA, "minItems": 1, "x-limit-items": "max_geometry_layers"},
-    {"type": "string", "description": "the same list as JSON text (forms and queries)"}]})]
+POOL_NOTE = "; its padding is at most half its kernel size on each axis (k // 2), as in PyTorch"
+
+
+def _kind_schema(kind: str) -> dict[str, Any]:
+    """The JSON schema of one kind of layer spec: its own fields only (others are refused)."""
+    schema: dict[str, Any] = {
+        "type": "object", "additionalProperties": False,
+        "properties": {"kind": {"type": "string", "enum": [kind]},
+                       **{f: LAYER_PROPERTIES[f] for f in LAYER_FIELDS[kind]}},
+        "required": [] if kind == "conv" else ["kind"],  # kind defaults to conv
+        "description": f"a {kind} layer" + (POOL_NOTE if kind in ("maxpool", "avgpool") else ""),
+    }
+    if kind in ("maxpool", "avgpool"):
+        schema["required"] = ["kind", "kernel_size"]
+    return schema
+
+
+LAYER_SCHEMA: dict[str, Any] = {"type": "object", "oneOf": [_kind_schema(kind) for kind in KINDS]}
+# In a query or a form the list travels as JSON text (the parameter's content, the part's encoding).
+Layers = Annotated[tuple[LayerSpec, ...], PlainValidator(_layers), AS_JSON, WithJsonSchema(
+    {"type": "array", "items": LAYER_SCHEMA, "minItems": 1, "x-limit-items": "max_geometry_layers"})]
 LayerIndex = Annotated[int, PlainValidator(_limited_int(0, "max_geometry_layers", -1)),
                        _limit_schema(INT_SCHEMA, "max_geometry_layers", 0, -1)]
 ChannelIndex = Annotated[int, PlainValidator(_limited_int(0, "max_stack_channels", -1)),

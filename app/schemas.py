@@ -21,6 +21,7 @@ from .fields import (
     MapIndex,
     MaxSide,
     PaddingField,
+    PresetText,
     ReportEvery,
     Scale,
     Stride,
@@ -85,7 +86,7 @@ class LayerParams(BaseModel):
         "or upload the file as multipart field `image`",
         examples=["9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"],
     )
-    kernels: str = Field(
+    kernels: PresetText = Field(
         "sobel_x", max_length=400, description="comma-separated preset names, 1..{max_kernels} of them "
         "(see GET /api/presets); ignored when `weights` is given", examples=["sobel_x,sobel_y"],
     )
@@ -207,7 +208,7 @@ class GradientParams(LayerParams):
         "`target_kernels` or `target_weights`; unit: L = σ(z)[j, row, col], one output unit",
         examples=["mse"],
     )
-    target_kernels: str | None = Field(
+    target_kernels: PresetText | None = Field(
         None, max_length=400, description="for mse: presets whose output on the same image is the target",
         examples=["sobel_y"],
     )
@@ -268,10 +269,18 @@ class ErfParams(NetworkParams):
     scale: Scale = Field(1, description="zoom of the PNG, 1..{max_scale}", examples=[1])
 
 
+def _sample_names(schema: dict[str, Any]) -> None:
+    """`test_image`'s JSON schema names the built-in samples (app/pages.py's list, read when the schema
+    is made: pages imports this module)."""
+    from .pages import SAMPLES
+
+    schema["enum"] = [*SAMPLES, None]
+
+
 class TrainParams(LayerParams):
     """Train the layer's shape, from a random start, to the output of hidden kernels; streamed as NDJSON."""
 
-    target_kernels: str | None = Field(
+    target_kernels: PresetText | None = Field(
         None, max_length=400, description="the hidden kernels: presets (at `kernel_size`) whose output on "
         "the image is the target; J of them, as many as the layer has", examples=["sobel_x"],
     )
@@ -298,7 +307,8 @@ class TrainParams(LayerParams):
     every: ReportEvery = Field(10, description="report every this many steps, 1..{max_train_steps}; step 0 "
                                "and the last are always reported", examples=[10])
     test_image: str | None = Field(
-        None, max_length=64, description="the second test image: a built-in sample by name (as the page's "
+        None, max_length=64, json_schema_extra=_sample_names,
+        description="the second test image: a built-in sample by name (as the page's "
         "sample list), fitted to the training image's size", examples=["checkerboard"],
     )
     test_image_id: str | None = Field(

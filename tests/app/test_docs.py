@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from app import schemas
 from app.docs import SWAGGER_DIR
 from app.schemas import REQUEST_MODELS
+from app.settings import Settings
 
 
 def test_docs_page_uses_local_assets(client: TestClient) -> None:
@@ -74,3 +75,27 @@ def test_every_response_model_has_an_example(client: TestClient) -> None:
     for name in ("ImageInfo", "ConvolveResponse", "ReceptiveFieldResponse", "WeightUsageResponse",
                  "DenseMatrixResponse", "GradientResponse", "PresetsResponse", "ErrorResponse", "MapInfo"):
         assert components[name].get("examples"), name
+
+
+def test_multipart_bodies_name_their_file_parts_and_media_types(client: TestClient) -> None:
+    # The file parts sit in the body schema's own properties, so a client sends them as files.
+    body = client.get("/openapi.json").json()["paths"]["/api/convolve"]["post"]["requestBody"]
+    multipart = body["content"]["multipart/form-data"]
+    assert multipart["schema"]["properties"]["image"]["format"] == "binary"
+    assert multipart["encoding"]["image"]["contentType"] == "image/png, image/jpeg, image/webp, image/gif"
+
+
+def test_layer_specs_are_documented_per_kind_with_their_bounds(client: TestClient) -> None:
+    props = client.get("/openapi.json").json()["components"]["schemas"]["NetworkParams"]["properties"]
+    kinds = {o["properties"]["kind"]["enum"][0]: o for o in props["layers"]["items"]["oneOf"]}
+    assert "ceil_mode" not in kinds["conv"]["properties"] and kinds["relu"]["additionalProperties"] is False
+    size = kinds["maxpool"]["properties"]["kernel_size"]["anyOf"][0]
+    assert size["maximum"] == Settings().max_kernel_size and "kernel_size" in kinds["maxpool"]["required"]
+
+
+def test_preset_names_are_documented_as_a_pattern(client: TestClient) -> None:
+    props = client.get("/openapi.json").json()["components"]["schemas"]["LayerParams"]["properties"]
+    pattern = re.compile(props["kernels"]["pattern"])
+    assert pattern.match("sobel_x, box") and pattern.match(",".join(["box"] * Settings().max_kernels))
+    assert not pattern.match("sobel")
+    assert not pattern.match(",".join(["box"] * (Settings().max_kernels + 1)))
