@@ -22,7 +22,7 @@ export function formatNumber(x, digits = 3) {
   if (!Number.isFinite(x)) return String(x);
   if (x === 0) return '0';
   const a = Math.abs(x);
-  if (a >= 1e9 || a < 1e-3) return x.toExponential(digits - 1).replace('e+', 'e').replace('-', '−');
+  if (a >= 1e9 || a < 1e-3) return x.toExponential(digits - 1).replace('e+', 'e').replace(/-/g, '−'); // the exponent's sign too
   if (a >= 1000) return GROUPER.format(Math.round(x)).replace('-', '−');
   return String(Number(x.toPrecision(digits))).replace('-', '−');
 }
