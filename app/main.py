@@ -9,7 +9,7 @@ from fastapi.staticfiles import StaticFiles
 from . import pages
 from .docs import install_docs
 from .errors import install_error_handlers
-from .memory import return_freed_memory
+from .memory import FREED
 from .middleware import BodySizeLimit, SecurityHeaders
 from .observe import Metrics, RequestLog
 from .outputs import make_outputs
@@ -32,7 +32,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.store = make_store(settings)  # decoded images by id: on disk, or in Redis (store.py)
     app.state.outputs = make_outputs(settings)  # computed layer outputs, per process
-    app.state.pool = ComputePool(settings.compute_workers, settings.queue_depth, settings.request_seconds)
+    app.state.pool = ComputePool(settings.compute_workers, settings.queue_depth, settings.request_seconds,
+                                 on_idle=FREED.release)  # idle, the worker gives back its free memory
     app.state.metrics = Metrics()
     install_meta_routes(app)
 
@@ -75,5 +76,5 @@ def install_meta_routes(app: FastAPI) -> None:
         return Response(m.render(request.app.state), media_type=m.content_type)
 
 
-return_freed_memory()  # each worker process's RSS tracks what it holds (memory.py)
+FREED.share_arenas()  # each worker process's RSS tracks what it holds (memory.py)
 app = create_app()

@@ -26,7 +26,9 @@ T = TypeVar("T")
 class ComputePool:
     """A thread pool with a bounded queue in front of it, and counts for /readyz and /metrics."""
 
-    def __init__(self, workers: int, queue: int, budget_seconds: float) -> None:
+    def __init__(self, workers: int, queue: int, budget_seconds: float,
+                 on_idle: Callable[[], object] | None = None) -> None:
+        self.on_idle = on_idle  # called in the pool's thread each time the last admitted request ends
         self.workers = max(1, workers or (os.cpu_count() or 1))
         self.queue = queue
         self.budget_seconds = budget_seconds
@@ -59,6 +61,9 @@ class ComputePool:
     def _release(self, _: Future[Any]) -> None:
         with self._lock:
             self.admitted -= 1
+            idle = self.admitted == 0
+        if idle and self.on_idle is not None:
+            self.on_idle()
 
     def _call(self, fn: Callable[[], T], timing: dict[str, float]) -> T:
         with self._lock:

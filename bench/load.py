@@ -52,6 +52,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from live_server import free_port  # noqa: E402
 
 sys.path.insert(0, str(ROOT))
+from app.memory import TRIM_EVERY_SECONDS  # noqa: E402
 from app.settings import Settings  # noqa: E402
 
 SAMPLE = ROOT / "static" / "samples" / "astronaut.png"
@@ -298,7 +299,10 @@ def cache_fill(base: str) -> float:
     return held / Settings.from_env().output_cache_bytes
 
 
-def rss_now(server: Server) -> int:
+def idle_rss(server: Server) -> int:
+    """The worker's RSS once it has been idle for longer than it waits to give back free memory
+    (app/memory.py), so that every sample is taken in the same state: what the worker holds."""
+    time.sleep(TRIM_EVERY_SECONDS + 0.5)
     (rss, _), = server.rss().values()
     return rss
 
@@ -312,14 +316,14 @@ def phase_soak(tmp: Path, photos: list[tuple[bytes, str]], requests: int) -> Non
             warm.latencies += more.latencies
             if cache_fill(server.base) > 0.9:
                 break
-        before = rss_now(server)
+        before = idle_rss(server)
         run, marks = Run(), []
         for part in range(5):  # the soak in five parts, RSS after each
             more = asyncio.run(closed_loop(server.base, ids, 4, requests // 5, seed=2 + part))
             run.latencies += more.latencies
             run.statuses.update(more.statuses)
             run.seconds += more.seconds
-            marks.append(rss_now(server))
+            marks.append(idle_rss(server))
         after = marks[-1]
         (_, hwm), = server.rss().values()
         print("soak RSS after each fifth: " + ", ".join(f"{m / 2**20:.0f}" for m in marks) + " MiB")

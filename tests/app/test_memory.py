@@ -1,23 +1,26 @@
-"""memory.return_freed_memory: freed NumPy temporaries go back to the OS, in a fresh process each."""
+"""memory.FreedMemory: freed NumPy temporaries go back to the OS when the compute pool goes idle."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+import threading
+import time
 
 import pytest
 
-from app.memory import return_freed_memory
+from app.memory import TRIM_EVERY_SECONDS, FreedMemory
+from app.pool import ComputePool
+
+glibc = pytest.mark.skipif(not FreedMemory().available, reason="malloc_trim is glibc's (Linux)")
 
 # After one big array is freed, glibc serves blocks below its size from the heap; 100 temporaries of
 # 2 MiB are freed while the one allocated last is kept (as the output cache keeps an entry), so the
-# heap cannot shrink past it. The script prints how much RSS grew, in MiB.
+# heap's top cannot shrink past it. The script prints how much RSS grew, in MiB.
 SCENARIO = """
 import sys
 import numpy as np
-from app.memory import return_freed_memory
-if sys.argv[1] == "tuned":
-    assert return_freed_memory()
+from app.memory import FreedMemory
 def rss():
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * 4096 / 2**20
@@ -26,6 +29,8 @@ start = rss()
 temporaries = [np.ones(2 << 20, np.uint8) for _ in range(100)]
 kept = np.ones(2 << 20, np.uint8)
 del temporaries
+if sys.argv[1] == "release":
+    FreedMemory().release()
 print(rss() - start)
 """
 
@@ -35,9 +40,46 @@ def _grown(mode: str) -> float:
     return float(out.stdout)
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux") or not return_freed_memory(),
-                    reason="mallopt is glibc's (Linux)")
+@glibc
 def test_freed_temporaries_are_returned_to_the_os() -> None:
-    untuned, tuned = _grown("default"), _grown("tuned")
-    assert untuned > 150  # glibc's default keeps the 200 MiB of freed temporaries
-    assert tuned < 10, (untuned, tuned)  # only what is still held: the kept array
+    kept, released = _grown("keep"), _grown("release")
+    assert kept > 150  # glibc by itself keeps the 200 MiB of freed temporaries
+    assert released < 10, (kept, released)  # only what is still held: the kept array
+
+
+@glibc
+def test_a_release_too_soon_after_the_last_runs_once_it_may() -> None:
+    freed = FreedMemory()
+    freed.release()
+    assert freed.trims == 1
+    for _ in range(5):
+        freed.release()  # within the second: one deferred trim, not five
+    assert freed.trims == 1
+    deadline = time.monotonic() + TRIM_EVERY_SECONDS + 5
+    while freed.trims < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.2)
+    assert freed.trims == 2
+
+
+def test_the_pool_calls_on_idle_when_its_last_request_ends() -> None:
+    import asyncio
+
+    idle: list[int] = []
+    gate = threading.Event()
+    pool = ComputePool(2, 2, 30, on_idle=lambda: idle.append(pool.admitted))
+
+    async def main() -> None:
+        slow = asyncio.ensure_future(pool.run(gate.wait, 10))
+        await asyncio.sleep(0)  # admitted
+        assert pool.admitted == 1
+        await pool.run(lambda: None)  # ends while the slow one still runs: not idle
+        assert idle == []
+        gate.set()
+        await slow
+
+    asyncio.run(main())
+    deadline = time.monotonic() + 5
+    while not idle and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert idle == [0]
