@@ -276,6 +276,56 @@ def phase_load(tmp: Path, photos: list[tuple[bytes, str]], requests: int) -> dic
     return rates
 
 
+# The same mix through the app in this process, with no server, no sockets and no HTTP parsing: what
+# the machine itself gives for this work with one process, and with two at once.
+REFERENCE = """
+import json, os, random, sys, time
+sys.path.insert(0, {root!r})
+sys.path.append({bench!r})  # after the root: bench/engine.py is not the engine
+from fastapi.testclient import TestClient
+from app.main import create_app
+from app.settings import Settings
+from load import mix
+client = TestClient(create_app(Settings.from_env()))
+ids = [client.post("/api/images", files={{"image": (n, open(p, "rb").read(), "image/png")}}).json()["id"]
+       for p, n in {photos!r}]
+rng = random.Random(int(sys.argv[1]))
+for _ in range(40):
+    method, path, params = mix(ids, rng)
+    client.request(method, path, params=params if method == "GET" else None,
+                   json=params if method != "GET" else None)
+t0 = time.perf_counter()
+for _ in range(int(sys.argv[2])):
+    method, path, params = mix(ids, rng)
+    client.request(method, path, params=params if method == "GET" else None,
+                   json=params if method != "GET" else None)
+print(time.perf_counter() - t0)
+"""
+
+
+def phase_reference(tmp: Path, photos: list[tuple[bytes, str]], requests: int) -> float:
+    """Throughput of the mix through the app in-process, in 1 process and in 2 at once: the ratio is
+    what this machine gives two processes for this work (memory and caches are shared), the bound
+    for the servers' ratio."""
+    files = []
+    for data, name in photos:
+        path = tmp / name
+        path.write_bytes(data)
+        files.append((str(path), name))
+    script = REFERENCE.format(root=str(ROOT), bench=str(ROOT / "bench"), photos=files)
+    env = {**os.environ, "CONVLENS_STORE_DIR": str(tmp / "store-reference"), "CONVLENS_COMPUTE_WORKERS": "1",
+           "CONVLENS_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    rates = {}
+    for processes in (1, 2):
+        procs = [subprocess.Popen([sys.executable, "-c", script, str(k), str(requests)], env=env,
+                                  stdout=subprocess.PIPE, text=True) for k in range(processes)]
+        seconds = [float(p.communicate()[0]) for p in procs]
+        rates[processes] = processes * requests / max(seconds)
+        print(f"in-process app, {processes} process(es) at once: {rates[processes]:6.1f} req/s")
+    print(f"in-process app, 2 processes / 1: {rates[2] / rates[1]:.2f}x (this machine's bound for the mix)")
+    return rates[2] / rates[1]
+
+
 def phase_reuse_and_restart(tmp: Path, photos: list[tuple[bytes, str]]) -> None:
     store = tmp / "store-reuse"
     with serve(2, store, tmp / "server.log") as server:
@@ -390,6 +440,7 @@ def main() -> None:
     photos = [(SAMPLE.read_bytes(), "astronaut.png"), (photo_jpeg(), "photo.jpg")]
     with tempfile.TemporaryDirectory(prefix="convlens-load-") as tmp_name:
         tmp = Path(tmp_name)
+        phase_reference(tmp, photos, 150 if args.quick else 400)
         phase_load(tmp, photos, 150 if args.quick else 600)
         phase_reuse_and_restart(tmp, photos)
         phase_soak(tmp, photos, 1000 if args.quick else 5000)
