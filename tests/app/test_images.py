@@ -403,3 +403,11 @@ def test_sixteen_bit_rgba_png_composited(settings: Settings) -> None:
            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
     out = decode_upload(png, settings)
     assert out.pixels.shape == (2, 3, 3) and abs(int(out.pixels[0, 0, 0]) - 127) <= 1
+
+
+def test_a_flat_map_at_a_huge_value_is_drawn() -> None:
+    # color_range widens a flat range by an amount below the ulp of 1e30: no ZeroDivisionError (a 500).
+    from app.draw import colorize
+
+    drawn = colorize(np.full((2, 3), 9.9e29, dtype=np.float32))
+    assert drawn.index.shape == (2, 3)
