@@ -208,7 +208,7 @@ LAYER_PROPERTIES: dict[str, dict[str, Any]] = {
     "kernel_size": _limited("max_kernel_size", 1),
     "stride": _limited("max_stride", 1),
     "dilation": _limited("max_dilation", 1),
-    "padding": PADDING_WORDS,
+    "padding": PADDING_WORDS,  # 'same' and 'valid' are a conv's only
     "output_padding": {**_limited("max_stride", 0), "description": "each below the stride or the "
                        "dilation on its axis, as in PyTorch"},
     "groups": {"type": "integer", "minimum": 1, "description": "divides the layer's input channels and "
@@ -229,7 +229,9 @@ def _kind_schema(kind: str) -> dict[str, Any]:
     schema: dict[str, Any] = {
         "type": "object", "additionalProperties": False,
         "properties": {"kind": {"type": "string", "enum": [kind]},
-                       **{f: LAYER_PROPERTIES[f] for f in LAYER_FIELDS[kind]}},
+                       **{f: LAYER_PROPERTIES[f] for f in LAYER_FIELDS[kind]},
+                       **({"padding": _limited("max_padding", 0)}
+                          if kind != "conv" and "padding" in LAYER_FIELDS[kind] else {})},
         "required": [] if kind == "conv" else ["kind"],  # kind defaults to conv
         "description": f"a {kind} layer" + (POOL_NOTE if kind in ("maxpool", "avgpool") else ""),
     }

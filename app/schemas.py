@@ -88,15 +88,18 @@ class LayerParams(BaseModel):
     )
     kernels: PresetText = Field(
         "sobel_x", max_length=400, description="comma-separated preset names, 1..{max_kernels} of them "
-        "(see GET /api/presets); ignored when `weights` is given", examples=["sobel_x,sobel_y"],
+        "(see GET /api/presets: a preset with odd_only takes an odd kernel_size, and none smaller than "
+        "its min_size); ignored when `weights` is given", examples=["sobel_x,sobel_y"],
     )
     weights: Weights | None = Field(
         None, description="kernels as a JSON nested list, J x C/groups x kh x kw, or J x kh x kw (the "
         "same kernel on every channel); J 1..{max_kernels}, kh and kw 1..{max_kernel_size}, finite "
-        "float32 numbers. Overrides `kernels`", examples=[[[[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]]]],
+        "float32 numbers, of equal lengths along each axis; a kernel's sum of |w| and |b| at most "
+        "{max_output_magnitude}. Overrides `kernels`", examples=[[[[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]]]],
     )
     kernel_size: KernelSize = Field(
-        (3, 3), description="preset kernel size: int or 'kh,kw', each 1..{max_kernel_size}",
+        (3, 3), description="preset kernel size: int or 'kh,kw', each 1..{max_kernel_size}; "
+        "the dilated kernel d(k − 1) + 1 fits the padded image H + 2p on each axis",
         examples=[3, [3, 5]],
     )
     stride: Stride = Field((1, 1), description="int or 'sh,sw', each 1..{max_stride}", examples=[1, [2, 1]])
@@ -104,12 +107,14 @@ class LayerParams(BaseModel):
         (0, 0), description="int or 'ph,pw', each 0..{max_padding}, or 'same' (stride 1, odd effective "
         "kernel) or 'valid' (0)", examples=[1, "same"],
     )
-    dilation: Dilation = Field((1, 1), description="int or 'dh,dw', each 1..{max_dilation}",
-                               examples=[1, 2])
-    groups: Groups = Field(1, description="groups dividing channels and kernels, 1..{max_kernels}",
+    dilation: Dilation = Field((1, 1), description="int or 'dh,dw', each 1..{max_dilation}; the dilated "
+                               "kernel d(k − 1) + 1 fits the padded image H + 2p", examples=[1, 2])
+    groups: Groups = Field(1, description="groups dividing the channels (color=gray has 1, rgb 3) and the "
+                           "kernels J, 1..{max_kernels}; 4-D weights have C/groups on their second axis",
                            examples=[1])
     bias: Bias = Field(
-        (0.0,), description="one value for every kernel, or one per kernel ('0.1,-0.2'); finite",
+        (0.0,), description="one value for every kernel, or one per kernel ('0.1,-0.2'); finite, "
+        "and with the weights within {max_output_magnitude} (see `weights`)",
         examples=[0, [0.1, -0.2]],
     )
     activation: Activation = Field("none", description="σ applied to the output", examples=["relu"])
@@ -194,10 +199,18 @@ class DenseMatrixParams(LayerParams):
     """The layer as a dense weight-tied matrix, on a small crop of the image."""
 
     crop: Crop | None = Field(
-        None, description="top,left,height,width of the working image (height, width <= "
-        "{max_dense_side}); default: the top-left corner of that size", examples=[[0, 0, 8, 8]],
+        None, description="top,left,height,width inside the working image (height, width <= "
+        "{max_dense_side}, and no smaller than the dilated kernel with its padding; M at most "
+        "{max_dense_entries} entries, {max_dense_nonzeros} of them non-zero); default: the top-left "
+        "corner of that size", examples=[[0, 0, 8, 8]],
     )
-    scale: Scale = Field(1, description="zoom of the PNG, 1..{max_scale}", examples=[4])
+    scale: Scale = Field(1, description="zoom of the PNG of M, 1..{max_scale}; the zoomed PNG at most "
+                         "{max_png_pixels} pixels, within CONVLENS_MAX_REQUEST_BYTES", examples=[4])
+
+
+def _one_of_present(**types: str) -> dict[str, Any]:
+    """A JSON schema that needs at least one of the fields given, of its JSON type (not null)."""
+    return {"anyOf": [{"required": [n], "properties": {n: {"type": t}}} for n, t in types.items()]}
 
 
 class GradientParams(LayerParams):
@@ -205,11 +218,13 @@ class GradientParams(LayerParams):
 
     loss: Literal["sum", "mse", "unit"] = Field(
         "sum", description="sum: L = Σ σ(z); mse: L = mean((σ(z) − target)²) against the output of "
-        "`target_kernels` or `target_weights`; unit: L = σ(z)[j, row, col], one output unit",
+        "`target_kernels` or `target_weights` (needed then; its outputs' squares summed within float32); "
+        "unit: L = σ(z)[j, row, col], one output unit",
         examples=["mse"],
     )
     target_kernels: PresetText | None = Field(
-        None, max_length=400, description="for mse: presets whose output on the same image is the target",
+        None, max_length=400, description="for mse: presets whose output on the same image is the target, "
+        "as many as the layer has kernels",
         examples=["sobel_y"],
     )
     target_weights: Weights | None = Field(
@@ -280,6 +295,10 @@ def _sample_names(schema: dict[str, Any]) -> None:
 class TrainParams(LayerParams):
     """Train the layer's shape, from a random start, to the output of hidden kernels; streamed as NDJSON."""
 
+    model_config = ConfigDict(extra="ignore",  # the hidden kernels to learn are needed
+                              json_schema_extra=_one_of_present(target_kernels="string",
+                                                                target_weights="array"))
+
     target_kernels: PresetText | None = Field(
         None, max_length=400, description="the hidden kernels: presets (at `kernel_size`) whose output on "
         "the image is the target; J of them, as many as the layer has", examples=["sobel_x"],
@@ -313,7 +332,7 @@ class TrainParams(LayerParams):
     )
     test_image_id: str | None = Field(
         None, pattern=ID_PATTERN, description="the second test image: an id from POST /api/images, fitted "
-        "to the training image's size (instead of `test_image`)",
+        "to the training image's size (instead of `test_image`: not both)",
         examples=["9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"],
     )
     maps: bool = Field(False, description="add to the last line, for kernel 0, the target's and both "

@@ -103,22 +103,18 @@ def query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
     return params
 
 
-IMAGE_TYPES = "image/png, image/jpeg, image/webp, image/gif"  # what app/images.py decodes (else 415)
 FILE_PARTS = {
     "image": {"type": "string", "format": "binary", "description": "the image file (or `image_id`): PNG, "
               "JPEG, WebP or GIF (first frame)"},
     "weights_file": {"type": "string", "format": "binary", "description": ".npy of the weights, (J, kh, kw) "
                      "or (J, C/groups, kh, kw), as `weights`"},
 }
-FILE_ENCODING = {"image": {"contentType": IMAGE_TYPES},
-                 "weights_file": {"contentType": "application/octet-stream"}}
 
 
 def _body(model: type[BaseModel]) -> dict[str, Any]:
     """POST bodies: multipart (with the image file, or `image_id`), urlencoded or JSON (with `image_id`).
 
-    The multipart schema names its file parts in its own `properties` (beside the model's `allOf`), so
-    a client sees them as files, with the media types each part takes.
+    The image is recognised by its content, whatever the part's type.
     """
     ref = {"$ref": f"#/components/schemas/{model.__name__}"}
     image_id = {"properties": {"image_id": {"type": "string", "pattern": schemas.ID_PATTERN}},
@@ -130,9 +126,9 @@ def _body(model: type[BaseModel]) -> dict[str, Any]:
                 if _is_json(schema)}
     form = {"schema": {"allOf": [ref, by_id]}, **({"encoding": encoding} if encoding else {})}
     return {"requestBody": {"required": True, "content": {
-        "multipart/form-data": {"schema": {"type": "object", "properties": FILE_PARTS,
-                                           "allOf": [ref, one_image]},
-                                "encoding": {**encoding, **FILE_ENCODING}},
+        "multipart/form-data": {"schema": {"allOf": [ref, {"type": "object", "properties": FILE_PARTS},
+                                                     one_image]},
+                                **({"encoding": encoding} if encoding else {})},
         "application/x-www-form-urlencoded": form,
         "application/json": {"schema": {"allOf": [ref, by_id]}},
     }}}

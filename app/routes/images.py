@@ -10,7 +10,7 @@ from ..errors import ParamError
 from ..images import DecodedImage
 from ..params import read_values, validate
 from ..settings import Settings
-from . import ERRORS, IMAGE_TYPES
+from . import ERRORS
 
 router = APIRouter(prefix="/api", tags=["images"])
 
@@ -30,7 +30,7 @@ def image_info(image_id: str, image: DecodedImage) -> schemas.ImageInfo:
                      "image": {"type": "string", "format": "binary",
                                "description": "PNG, JPEG, WebP or GIF (first frame)"},
                      "max_side": schemas.LayerParams.model_json_schema()["properties"]["max_side"],
-                 }}, "encoding": {"image": {"contentType": IMAGE_TYPES}}}}}})
+                 }}}}}})
 async def upload_image(request: Request) -> schemas.ImageInfo:
     """Decode and store an image; its id is the sha256 of the decoded pixels."""
     settings: Settings = request.app.state.settings

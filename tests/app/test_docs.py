@@ -77,13 +77,6 @@ def test_every_response_model_has_an_example(client: TestClient) -> None:
         assert components[name].get("examples"), name
 
 
-def test_multipart_bodies_name_their_file_parts_and_media_types(client: TestClient) -> None:
-    # The file parts sit in the body schema's own properties, so a client sends them as files.
-    body = client.get("/openapi.json").json()["paths"]["/api/convolve"]["post"]["requestBody"]
-    multipart = body["content"]["multipart/form-data"]
-    assert multipart["schema"]["properties"]["image"]["format"] == "binary"
-    assert multipart["encoding"]["image"]["contentType"] == "image/png, image/jpeg, image/webp, image/gif"
-
 
 def test_layer_specs_are_documented_per_kind_with_their_bounds(client: TestClient) -> None:
     props = client.get("/openapi.json").json()["components"]["schemas"]["NetworkParams"]["properties"]
