@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
@@ -60,12 +62,13 @@ def install_meta_routes(app: FastAPI) -> None:
 
     @app.get("/readyz", tags=["meta"], responses={503: {"description": "the compute queue is full"}})
     async def readyz(request: Request) -> JSONResponse:
-        """Ready for more work: the compute pool's slots and queue (503 while it would refuse work)."""
+        """Ready for more work: the compute pool's slots and queue (503 while it would refuse work), and
+        the pid of the worker process that answered."""
         pool: ComputePool = request.app.state.pool
         full = pool.admitted >= pool.capacity
         body = {"status": "full" if full else "ready", "computing": pool.running, "waiting": pool.waiting,
                 "workers": pool.workers, "queue": pool.queue, "rejected": pool.rejected,
-                "timed_out": pool.timed_out}
+                "timed_out": pool.timed_out, "pid": os.getpid()}
         return JSONResponse(body, status_code=503 if full else 200)
 
     @app.get("/metrics", tags=["meta"], response_class=Response,

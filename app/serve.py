@@ -12,10 +12,13 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
+import logging.config
 import os
+from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from . import workers
 from .settings import Settings
 
 HEADER_SECONDS = Settings.from_env().header_seconds
@@ -42,6 +45,8 @@ class HeaderTimeoutProtocol(HttpToolsProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
         super().connection_lost(exc)
+        if workers.on_connection_closed is not None:
+            workers.on_connection_closed()  # the supervisor counts this worker's open connections
 
     def _arm(self) -> None:
         self._disarm()
@@ -114,11 +119,17 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.workers > 1:
         share_cores(args.workers)
-    uvicorn.run("app.main:app", host=args.host, port=args.port, workers=args.workers,
-                http="app.serve:HeaderTimeoutProtocol",  # closes connections too slow to send headers
-                timeout_keep_alive=5,  # idle keep-alive connections close after 5 s
-                limit_concurrency=1000,  # connections + tasks past this get 503 from uvicorn itself
-                backlog=2048, proxy_headers=True, server_header=False, log_config=log_config())
+    options: dict[str, Any] = dict(
+        app="app.main:app", host=args.host, port=args.port,
+        http="app.serve:HeaderTimeoutProtocol",  # closes connections too slow to send headers
+        timeout_keep_alive=5,  # idle keep-alive connections close after 5 s
+        limit_concurrency=1000,  # connections + tasks past this get 503 from uvicorn itself
+        backlog=2048, proxy_headers=True, server_header=False, log_config=log_config())
+    if args.workers > 1 and workers.available():
+        logging.config.dictConfig(log_config())
+        workers.Supervisor(args.workers, options).run()  # each connection to the least busy worker
+    else:
+        uvicorn.run(**options, workers=args.workers)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -22,8 +23,10 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve_app(log: Path, timeout: float = 30) -> Iterator[str]:
-    """Start uvicorn serving app.main:app, wait for /healthz, yield the base URL, then stop it.
+def serve_app(log: Path, timeout: float = 30, workers: int = 1, env: dict[str, str] | None = None
+              ) -> Iterator[str]:
+    """Start `python -m app.serve` (uvicorn serving app.main:app), wait for /healthz, yield the base
+    URL, then stop it (SIGTERM).
 
     The server's output goes to `log`; RuntimeError (with the log) when it does not get ready.
     """
@@ -31,8 +34,9 @@ def serve_app(log: Path, timeout: float = 30) -> Iterator[str]:
     base = f"http://127.0.0.1:{port}"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "app.serve", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+            [sys.executable, "-m", "app.serve", "--host", "127.0.0.1", "--port", str(port),
+             "--workers", str(workers)],
+            cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
         )
         try:
             deadline = time.monotonic() + timeout
@@ -49,7 +53,7 @@ def serve_app(log: Path, timeout: float = 30) -> Iterator[str]:
         finally:
             proc.terminate()
             try:
-                proc.wait(timeout=10)
+                proc.wait(timeout=35)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
