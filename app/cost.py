@@ -71,13 +71,7 @@ def step_work(stack: LayerStack, with_target: bool) -> Cost:
     layer = stack.layer
     step = step_cost(stack.input_shape, layer.weight.shape, layer.spec, groups=layer.groups,
                      with_target=with_target)
-    return Cost(3 * layer.kernels * _outputs(stack), step.multiply_adds, step.peak_bytes)
-
-
-def _outputs(stack: LayerStack) -> int:
-    """H_out · W_out of the stack's one layer."""
-    h_out, w_out = stack.layer.spec.output_shape(stack.input_shape[1:])
-    return h_out * w_out
+    return Cost(3 * stack.output_values, step.multiply_adds, step.peak_bytes)
 
 
 def within(cost: Cost, settings: Settings) -> bool:

@@ -144,6 +144,12 @@ class LayerStack:
         more = urlencode({k: str(v) for k, v in extra.items()})
         return f"/api/{path}?{self._query_string}" + (f"&{more}" if more else "")
 
+    @property
+    def output_values(self) -> int:
+        """J · H_out · W_out of the stack's one layer."""
+        h_out, w_out = self.layer.spec.output_shape(self.input_shape[1:])
+        return self.layer.kernels * h_out * w_out
+
     def map_url(self, index: int) -> str:
         """GET URL of feature map `index` as PNG: the page and /api/convolve give the same one."""
         return self.url("feature-maps.png", index=index)
@@ -204,7 +210,7 @@ def check_output(stack: LayerStack, settings: Settings) -> None:
                          "(CONVLENS_MAX_OUTPUT_VALUES); use fewer kernels, a stride, or a smaller max_side")
 
 
-CONV_WORK = ("forward", "map_png", "gradient", "gradient_png")  # work that runs the conv itself
+CONV_WORK = ("forward", "map_png", "gradient", "gradient_png", "train")  # work that runs the conv itself
 
 
 def build_stack(params: schemas.LayerParams, uploads: Uploads, settings: Settings, store: ImageStore,

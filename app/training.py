@@ -42,6 +42,7 @@ from .params import Parsed
 from .pool import ServerBusy
 from .routes import Services
 from .settings import Settings
+from .weights import check_squares, magnitude
 
 log = logging.getLogger("convlens.train")
 SHIFT = (2, 3)  # the shifted test image: the training image moved 2 rows down, 3 columns right (np.roll)
@@ -143,6 +144,10 @@ def prepare(parsed: Parsed[schemas.TrainParams], services: Services) -> Setup:
                          f"kernel(s) of {layer.weight.shape[2]}x{layer.weight.shape[3]}, got "
                          f"{hidden.shape[0]} of {hidden.shape[2]}x{hidden.shape[3]} (set `kernels` or "
                          "`weights` to its shape)")
+    # The loss is an mse against the target's outputs: their squares must not overflow float32.
+    bound = magnitude(hidden, layer.bias) + params.noise
+    big_bias = float(np.abs(layer.bias).max()) > bound / 2
+    check_squares(stack.output_values, bound, "bias" if big_bias else field)
     x_second, name = _second_image(params, services, stack)
     return Setup(stack, hidden, layer.bias, x_second, name, params)
 

@@ -4,6 +4,7 @@ the bias; and the bound on what the weights can make a layer output."""
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -13,6 +14,7 @@ from engine import PRESETS
 from engine.kernels import spread_kernels
 
 from .errors import ParamError
+from .fields import FLOAT32_MAX
 from .settings import Settings
 
 
@@ -95,6 +97,17 @@ def bias_of(values: Sequence[float], j: int) -> NDArray[np.float32]:
 def magnitude(w: NDArray[np.floating], bias: NDArray[np.floating]) -> float:
     """The largest |y| a layer can output for inputs in [0, 1]: max over kernels of sum |w| + |b|."""
     return float((np.abs(w).sum(axis=(1, 2, 3)) + np.abs(bias)).max())
+
+
+def check_squares(outputs: int, bound: float, field: str = "weights") -> None:
+    """Refuse an mse whose sum of squares could overflow float32: over `outputs` values of |y| up to
+    `bound`, N (2 |y|)^2 must stay finite."""
+    advice = {"weights": "use smaller weights (or the target's)", "lr": "use a smaller `lr`"}.get(
+        field, "use smaller numbers")
+    limit = math.sqrt(FLOAT32_MAX / outputs) / 2
+    if bound > limit:
+        raise ParamError(field, f"`{field}`: loss=mse squares outputs that could reach {bound:.3g}; over "
+                         f"{outputs:,} outputs their sum would overflow float32 past {limit:.3g}; {advice}")
 
 
 def check_magnitude(w: NDArray[np.floating], bias: NDArray[np.floating], settings: Settings, name: str

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import NamedTuple
 
 import numpy as np
@@ -14,10 +13,9 @@ from engine import LayerGradient, StepLosses, layer_gradient, step_losses
 from .. import draw, schemas
 from ..encode import cached_png, floats, json_response, npy_response, range_headers, require_finite
 from ..errors import ParamError
-from ..fields import FLOAT32_MAX
 from ..layer import LayerStack, json_text, target_weights
 from ..params import Parsed
-from ..weights import magnitude
+from ..weights import check_squares, magnitude
 from . import Services, compute_route
 
 router = APIRouter(prefix="/api", tags=["gradient"])
@@ -54,7 +52,8 @@ def _gradient(parsed: Parsed[schemas.GradientParams], services: Services, work: 
             raise ParamError(target_field, f"`{target_field}`: the target layer must have the layer's "
                              f"{layer.kernels} kernels of {layer.weight.shape[2]}x{layer.weight.shape[3]}, "
                              f"got {target.shape[0]} of {target.shape[2]}x{target.shape[3]}")
-        check_squares(stack, magnitude(layer.weight, layer.bias) + magnitude(target, layer.bias))
+        bound = magnitude(layer.weight, layer.bias) + magnitude(target, layer.bias)
+        check_squares(stack.output_values, bound)
     unit = None
     if params.loss == "unit":
         h_out, w_out = layer.spec.output_shape((stack.image.height, stack.image.width))
@@ -87,7 +86,7 @@ def _step(computed: Computed, params: schemas.GradientParams, services: Services
                          f"reach {bound:.3g}, over the limit of {limit:.3g} (CONVLENS_MAX_OUTPUT_MAGNITUDE); "
                          "use a smaller learning rate")
     if computed.target is not None:
-        check_squares(stack, bound + magnitude(computed.target, layer.bias), "lr")
+        check_squares(stack.output_values, bound + magnitude(computed.target, layer.bias), "lr")
 
     def compute() -> StepLosses:
         return step_losses(stack.x, layer.weight32, layer.bias, lr, groups=layer.groups,
@@ -99,17 +98,6 @@ def _step(computed: Computed, params: schemas.GradientParams, services: Services
     require_finite("lr", losses)
     return schemas.StepOut(lr=lr, loss_before=step.loss_before, shared_loss_after=step.shared_loss_after,
                            untied_loss_after=step.untied_loss_after)
-
-
-def check_squares(stack: LayerStack, bound: float, field: str = "weights") -> None:
-    """Refuse an mse whose sum of squares could overflow float32: N (2 |y|)^2 must stay finite."""
-    advice = "use smaller weights (or the target's)" if field == "weights" else "use a smaller `lr`"
-    h_out, w_out = stack.layer.spec.output_shape((stack.image.height, stack.image.width))
-    n = stack.layer.kernels * h_out * w_out
-    limit = math.sqrt(FLOAT32_MAX / n) / 2
-    if bound > limit:
-        raise ParamError(field, f"`{field}`: loss=mse squares outputs that could reach {bound:.3g}; over "
-                         f"{n:,} outputs their sum would overflow float32 past {limit:.3g}; {advice}")
 
 
 def _links(stack: LayerStack, params: schemas.GradientParams) -> dict[str, str]:

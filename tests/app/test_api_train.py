@@ -390,3 +390,19 @@ def test_the_readme_curl_example_streams(server: tuple[str, Path], tmp_path: Pat
     done = lines[-1]
     assert done["done"] and done["test_image"] == "checkerboard"
     assert math.isfinite(done["untied"]["test_loss"]["second"])
+
+
+@pytest.mark.parametrize(("fields", "field"), [
+    ({"bias": 3.4e38}, "bias"),  # past CONVLENS_MAX_OUTPUT_MAGNITUDE, as /api/convolve says
+    ({"bias": 1e19}, "bias"),  # under it, but even one output's square overflows float32 (> 9.2e18)
+    ({"target_weights": json.dumps([[[[1e20, 0, 0], [0, 0, 0], [0, 0, 0]]]])}, "target_weights"),
+])
+def test_outputs_too_big_for_an_mse_are_refused_before_training(client: TestClient, noise_id: str,
+                                                                fields: dict[str, Any], field: str) -> None:
+    body = {"image_id": noise_id, "steps": 3, "target_kernels": "sobel_x", **fields}
+    if "target_weights" in fields:
+        del body["target_kernels"]
+    r = client.post("/api/train", data=body)
+    assert r.status_code == 422, r.text  # an answer, not a stream that diverges and blames `lr`
+    detail = r.json()["detail"]
+    assert r.json()["field"] == field and ("float32" in detail or "MAX_OUTPUT_MAGNITUDE" in detail)
