@@ -156,6 +156,23 @@ def test_the_answer_strip_has_this_layers_numbers(page, server) -> None:  # type
     page.wait_for_function("() => !document.querySelector('#tab-gradients').hidden")
 
 
+def test_both_answers_are_on_the_first_screen_at_1280_and_375(browser, server) -> None:  # type: ignore[no-untyped-def]
+    for width, height in ((1280, 800), (375, 740)):
+        context = browser.new_context(viewport={"width": width, "height": height}, base_url=server)
+        try:
+            page = context.new_page()
+            page.goto("/")
+            settle(page)
+            for part in ("#answer-geometry", "#answer-sharing"):
+                box = page.locator(part).bounding_box()
+                assert box is not None and 0 <= box["y"] and box["y"] + box["height"] <= height, (width, box)
+            if width < 900:  # on a phone the answers come before the controls
+                controls = page.locator("aside.sidebar").bounding_box()
+                assert controls is not None and controls["y"] > page.locator("#answer").bounding_box()["y"]
+        finally:
+            context.close()
+
+
 def test_an_mse_loss_and_one_step_lower_the_loss(page, server) -> None:  # type: ignore[no-untyped-def]
     page.goto("/?sample=tiny&kernels=sobel_x,box&tab=gradients&loss=sum")
     settle(page)
