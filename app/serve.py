@@ -28,6 +28,7 @@ class HeaderTimeoutProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with a deadline for each request's headers."""
 
     _header_timer: asyncio.TimerHandle | None = None
+    _busy = True  # a request in hand: the supervisor counted this connection when it passed it
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -35,18 +36,26 @@ class HeaderTimeoutProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._disarm()
+        self._count(True)  # a later request on a keep-alive connection
         super().on_headers_complete()
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
+        self._count(False)
         if not self.transport.is_closing():
             self._arm()  # the next request on this keep-alive connection gets its own deadline
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
         super().connection_lost(exc)
-        if workers.on_connection_closed is not None:
-            workers.on_connection_closed()  # the supervisor counts this worker's open connections
+        self._count(False)
+
+    def _count(self, busy: bool) -> None:
+        """Tell the supervisor (app/workers.py) when this connection starts or stops being work."""
+        if busy != self._busy:
+            self._busy = busy
+            if workers.on_load is not None:
+                workers.on_load(1 if busy else -1)
 
     def _arm(self) -> None:
         self._disarm()

@@ -266,7 +266,7 @@ def load_run(tmp: Path, photos: list[tuple[bytes, str]], workers: int, requests:
     """One closed-loop run of the mix on a fresh server, 4 clients per worker; its 200s per second."""
     with serve(workers, tmp / f"store-load-{workers}", tmp / "server.log") as server:
         ids = [upload(server.base, data, name) for data, name in photos]
-        asyncio.run(closed_loop(server.base, ids, 4, 40))  # warm-up
+        asyncio.run(closed_loop(server.base, ids, 4 * workers, 40 * workers))  # warm-up: every worker
         run, health = asyncio.run(load_with_probe(server.base, ids, 4 * workers, requests))
         rss = ", ".join(f"{hwm / 2**20:.0f} MiB" for _, hwm in server.rss().values())
         print(run.report(name) + f"  healthz p99 {pct(health, 0.99):.1f} ms  peak RSS per worker: {rss}")
@@ -505,7 +505,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="convlens-load-") as tmp_name:
         tmp = Path(tmp_name)
         phase_reference(tmp, photos, 150 if args.quick else 400)
-        phase_load(tmp, photos, 150 if args.quick else 600, 1 if args.quick else 3)
+        phase_load(tmp, photos, 150 if args.quick else 800, 1 if args.quick else 3)
         phase_reuse_and_restart(tmp, photos)
         phase_soak(tmp, photos, 1000 if args.quick else 5000)
         phase_overload(tmp, photos, 64)

@@ -47,32 +47,53 @@ def _settle(base: str, quiet: float = 0.3) -> None:
     time.sleep(quiet)  # the workers count off connections that just closed
 
 
-def test_two_open_connections_go_to_two_workers(base: str) -> None:
-    _settle(base)
-    a, b = _connect(base), _connect(base)
-    try:
-        pid_a, pid_b = _pid(a), _pid(b)
-        assert pid_a != pid_b  # the second went to the worker with no open connection
-        assert _pid(a) == pid_a  # a connection stays with its worker
-    finally:
-        a.close()
-        b.close()
-
-
-def test_a_new_connection_goes_where_one_just_closed(base: str) -> None:
-    _settle(base)
-    a, b = _connect(base), _connect(base)
-    try:
-        pid_a, pid_b = _pid(a), _pid(b)
-        a.close()
-        _settle(base)
-        c = _connect(base)
+def _pids_of_new_connections(base: str, n: int) -> list[int]:
+    """The worker of each of n new connections, one after the other, each closed once answered."""
+    out = []
+    for _ in range(n):
+        conn = _connect(base)
         try:
-            assert _pid(c) == pid_a  # that worker has none open now, the other one (b)
+            out.append(_pid(conn))
         finally:
-            c.close()
-        assert _pid(b) == pid_b
+            conn.close()
+        _settle(base, 0.05)
+    return out
+
+
+def test_a_worker_with_a_request_in_hand_gets_no_new_connection(base: str) -> None:
+    _settle(base)
+    slow = _connect(base)
+    try:
+        # Headers whole, body still coming: that worker has a request in hand until it is answered.
+        slow.putrequest("POST", "/api/convolve")
+        slow.putheader("Content-Type", "application/json")
+        slow.putheader("Content-Length", "1000")
+        slow.endheaders(b'{"kernels": ')
+        _settle(base)
+        pids = _pids_of_new_connections(base, 4)
+        assert len(set(pids)) == 1, pids  # every one to the other worker
     finally:
+        slow.close()
+
+
+def test_an_idle_keep_alive_connection_does_not_make_its_worker_look_busy(base: str) -> None:
+    _settle(base)
+    idle = _connect(base)
+    try:
+        _pid(idle)  # answered: open, but no request in hand
+        pids = _pids_of_new_connections(base, 4)
+        assert len(set(pids)) == 2, pids  # both workers take turns, the idle connection's too
+    finally:
+        idle.close()
+
+
+def test_two_connections_opened_at_once_go_to_two_workers(base: str) -> None:
+    _settle(base)
+    a, b = _connect(base), _connect(base)  # each counts from when it is passed to a worker
+    try:
+        assert _pid(a) != _pid(b)
+    finally:
+        a.close()
         b.close()
 
 
