@@ -45,7 +45,7 @@ function setBusy(delta) {
  * @param {Response} res
  * @returns {Promise<ApiError>}
  */
-async function errorOf(res) {
+export async function errorOf(res) {
   let detail = `${res.status} ${res.statusText}`;
   let field = null;
   try {

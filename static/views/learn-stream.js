@@ -1,21 +1,7 @@
 // The Learn tab's requests outside the page's callApi: the training stream (POST /api/train) and
 // the presets of the hidden kernel's size, with the API's error answer read as an ApiError.
 
-import { ApiError } from '../api.js';
-
-/** The API's error answer as an ApiError. */
-async function errorOf(res) {
-  let detail = `${res.status} ${res.statusText}`;
-  let field = null;
-  try {
-    const body = await res.json();
-    if (typeof body.detail === 'string') detail = body.detail;
-    field = body.field || null;
-  } catch {
-    // not JSON: keep the status line
-  }
-  return new ApiError(res.status, detail, field);
-}
+import { errorOf } from '../api.js';
 
 /**
  * The presets of one kernel size (GET /api/presets).
