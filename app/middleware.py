@@ -1,4 +1,4 @@
-"""ASGI middleware: the request-body limit, security headers, and the refusal of cross-site POSTs."""
+"""ASGI middleware: an HTTP-only base, the request-body limit, security headers, cross-site POSTs."""
 
 from __future__ import annotations
 
@@ -9,12 +9,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .errors import ImageError
 
 
-class BodySizeLimit:
-    """Stop reading a request body past CONVLENS_MAX_UPLOAD_BYTES + 1 MiB (413).
-
-    The Content-Length check in app/params.py refuses honest large requests at once; this one also
-    catches chunked bodies that announce no length, before they are spooled to disk.
-    """
+class HTTPMiddleware:
+    """ASGI middleware for HTTP requests: other scopes (lifespan, websockets) pass straight through."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -23,6 +19,21 @@ class BodySizeLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        await self.http(scope, receive, send)
+
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Handle one HTTP request."""
+        raise NotImplementedError
+
+
+class BodySizeLimit(HTTPMiddleware):
+    """Stop reading a request body past CONVLENS_MAX_UPLOAD_BYTES + 1 MiB (413).
+
+    The Content-Length check in app/params.py refuses honest large requests at once; this one also
+    catches chunked bodies that announce no length, before they are spooled to disk.
+    """
+
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         settings = scope["app"].state.settings
         limit = settings.max_upload_bytes + (1 << 20)
         seen = 0
@@ -50,20 +61,14 @@ CROSS_SITE_BODY = json.dumps({"detail": "a page on another site may not send req
                               "your browser (Sec-Fetch-Site: cross-site)", "field": None}).encode()
 
 
-class SecurityHeaders:
+class SecurityHeaders(HTTPMiddleware):
     """Every response gets nosniff and Referrer-Policy; HTML gets a strict CSP that forbids framing.
 
     A browser POST from another site (Sec-Fetch-Site: cross-site) is refused with 403 before any
     route reads it; curl and other clients send no such header and are not affected.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = dict(scope.get("headers") or [])
         unsafe = scope["method"] not in ("GET", "HEAD", "OPTIONS")
         if unsafe and headers.get(b"sec-fetch-site") == b"cross-site":
