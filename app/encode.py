@@ -32,9 +32,12 @@ def data_uri(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode()
 
 
-def png_link(url: str, values: NDArray[np.floating]) -> str:
-    """A map's GET URL, or, when the URL is too long to hand out, the map itself as a data URI."""
-    return url if len(url) <= MAX_URL_QUERY else data_uri(draw.map_png(values)[0])
+def png_link(url: str, values: NDArray[np.floating], png: bytes | None = None) -> str:
+    """A map's GET URL, or, when the URL is too long to hand out, the map itself as a data URI
+    (its `png`, when it is already encoded)."""
+    if len(url) <= MAX_URL_QUERY:
+        return url
+    return data_uri(png if png is not None else draw.map_png(values)[0])
 
 
 def json_response(body: BaseModel, headers: Mapping[str, str] | None = None, status_code: int = 200

@@ -106,11 +106,12 @@ def convolve(parsed: Parsed[schemas.ConvolveParams], services: Services) -> Resp
     for k in range(j):
         lo, hi = float(out.mins[k]), float(out.maxs[k])
         c_lo, c_hi, _ = draw.color_range(lo, hi)
+        png = pngs[k].result()[0] if pngs else None
         maps.append(schemas.MapInfo(
             index=k, name=layer.names[k], weights=floats(layer.weight[k]), bias=float(layer.bias[k]),
             min=lo, max=hi, mean=float(out.means[k]), color_min=c_lo, color_max=c_hi,
-            png=png_link(stack.map_url(k), out.y[k]),
-            png_data=data_uri(pngs[k].result()[0]) if pngs else None,
+            png=png_link(stack.map_url(k), out.y[k], png),
+            png_data=None if png is None else data_uri(png),
         ))
     body = schemas.ConvolveResponse(
         image=image_info(stack.image_id, stack.image), layer=layer_info(stack),
