@@ -117,7 +117,8 @@ class Supervisor:
         self.options = options
         self._context = multiprocessing.get_context("spawn")
         self.load = self._context.Array("i", workers)  # requests each worker has in hand
-        self.workers: list[Worker | None] = [None] * workers
+        self.size = workers
+        self.workers: list[Worker] = []  # started by run()
         self._stop = False
         self._next = 0  # round-robin among the least busy
 
@@ -132,7 +133,7 @@ class Supervisor:
 
     def pick(self) -> int:
         """The worker with the fewest requests in hand (ties in turn)."""
-        n = len(self.workers)
+        n = self.size
         with self.load.get_lock():
             loads = [self.load[i] for i in range(n)]
         order = [(self._next + k) % n for k in range(n)]
@@ -143,10 +144,10 @@ class Supervisor:
     def hand_over(self, conn: socket.socket) -> None:
         """Pass the connection to a live worker; the parent keeps no copy."""
         try:
-            for _ in range(len(self.workers)):
+            for _ in range(self.size):
                 i = self.pick()
                 worker = self.workers[i]
-                if worker is None or not worker.process.is_alive():
+                if not worker.process.is_alive():
                     continue
                 with self.load.get_lock():
                     self.load[i] += 1
@@ -171,9 +172,9 @@ class Supervisor:
         listener.setblocking(False)
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, self._ask_to_stop)
-        self.workers = [self._start(i) for i in range(len(self.workers))]
+        self.workers = [self._start(i) for i in range(self.size)]
         log.info("%d workers (pids %s) on http://%s:%d, each connection to the least busy",
-                 len(self.workers), ", ".join(str(w.process.pid) for w in self.workers if w), host, port)
+                 self.size, ", ".join(str(w.process.pid) for w in self.workers), host, port)
         selector = selectors.DefaultSelector()
         selector.register(listener, selectors.EVENT_READ)
         try:
@@ -202,7 +203,7 @@ class Supervisor:
 
     def _restart_dead(self) -> None:
         for i, worker in enumerate(self.workers):
-            if worker is not None and not worker.process.is_alive() and not self._stop:
+            if not worker.process.is_alive() and not self._stop:
                 log.warning("worker %s exited with %s; starting another", worker.process.pid,
                             worker.process.exitcode)
                 worker.channel.close()
@@ -211,12 +212,11 @@ class Supervisor:
 
     def stop(self) -> None:
         """SIGTERM to every worker, then SIGKILL to any still running after STOP_SECONDS."""
-        live = [w for w in self.workers if w is not None]
-        for worker in live:
+        for worker in self.workers:
             if worker.process.is_alive() and worker.process.pid is not None:
                 os.kill(worker.process.pid, signal.SIGTERM)
         deadline = time.monotonic() + STOP_SECONDS
-        for worker in live:
+        for worker in self.workers:
             worker.process.join(max(0.0, deadline - time.monotonic()))
             if worker.process.is_alive():
                 worker.process.kill()
