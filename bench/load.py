@@ -19,8 +19,9 @@ Each worker computes one request at a time with one engine thread (CONVLENS_COMP
 CONVLENS_THREADS=1), so one worker process is one core's worth of compute and two workers can use
 this machine's two cores.
 
-    .venv/bin/python bench/load.py               # every phase (about 3 minutes on 2 cores)
+    .venv/bin/python bench/load.py               # every phase (about 6 minutes on 2 cores)
     .venv/bin/python bench/load.py --quick       # fewer requests
+    .venv/bin/python bench/load.py --only load   # some phases (reference, load, reuse, soak, overload)
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from urllib.parse import urlencode, urlsplit
 
 import httpx
 import numpy as np
+import uvloop
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -189,7 +191,8 @@ class Run:
 def request_bytes(host: str, method: str, path: str, params: dict[str, object]) -> bytes:
     """One HTTP/1.1 request, written out whole before it is timed; the server closes after answering."""
     if method == "GET":
-        target, body, kind = f"{path}?{urlencode({k: str(v) for k, v in params.items()})}", b"", ""
+        query = f"?{urlencode({k: str(v) for k, v in params.items()})}" if params else ""
+        target, body, kind = f"{path}{query}", b"", ""
     else:
         target, body = path, json.dumps(params).encode()
         kind = f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
@@ -212,8 +215,10 @@ async def closed_loop(base: str, ids: list[str], clients: int, requests: int, se
 
     The requests are plain bytes on a new connection each, as from many users (the kernel then hands
     connections to every worker process; with keep-alive the first worker to accept would keep them
-    all). A client that cheap (about 0.2 ms of CPU a request, against httpx's 2.4 ms) leaves the
-    machine's cores to the server, which is what is measured.
+    all). The loops run on uvloop, as the server does. A client that cheap (about 0.4 ms of CPU a
+    request with its /healthz prober, where it took 0.7-0.9 ms on asyncio's own loop with an httpx
+    prober, and httpx alone 2.4 ms) leaves the machine's cores to the server, which is what is
+    measured: with 2 workers, every millisecond the client spends is taken from them.
     """
     run = Run()
     left = requests
@@ -238,14 +243,17 @@ async def closed_loop(base: str, ids: list[str], clients: int, requests: int, se
 
 
 async def probe_health(base: str, stop: asyncio.Event, every: float = 0.05) -> list[float]:
-    """/healthz latencies, sampled while the load runs."""
+    """/healthz latencies, sampled while the load runs, with the same cheap client as the load (httpx
+    took 2.4 ms of CPU a probe, a third of the client's CPU, from the cores the server shares)."""
     out: list[float] = []
-    async with httpx.AsyncClient(base_url=base, timeout=10) as http:
-        while not stop.is_set():
-            t0 = time.perf_counter()
-            await http.get("/healthz")
-            out.append(time.perf_counter() - t0)
-            await asyncio.sleep(every)
+    url = urlsplit(base)
+    host, port = url.hostname or "127.0.0.1", url.port or 80
+    request = request_bytes(url.netloc, "GET", "/healthz", {})
+    while not stop.is_set():
+        t0 = time.perf_counter()
+        await send(host, port, request)
+        out.append(time.perf_counter() - t0)
+        await asyncio.sleep(every)
     return out
 
 
@@ -266,8 +274,8 @@ def load_run(tmp: Path, photos: list[tuple[bytes, str]], workers: int, requests:
     """One closed-loop run of the mix on a fresh server, 4 clients per worker; its 200s per second."""
     with serve(workers, tmp / f"store-load-{workers}", tmp / "server.log") as server:
         ids = [upload(server.base, data, name) for data, name in photos]
-        asyncio.run(closed_loop(server.base, ids, 4 * workers, 40 * workers))  # warm-up: every worker
-        run, health = asyncio.run(load_with_probe(server.base, ids, 4 * workers, requests))
+        uvloop.run(closed_loop(server.base, ids, 4 * workers, 40 * workers))  # warm-up: every worker
+        run, health = uvloop.run(load_with_probe(server.base, ids, 4 * workers, requests))
         rss = ", ".join(f"{hwm / 2**20:.0f} MiB" for _, hwm in server.rss().values())
         print(run.report(name) + f"  healthz p99 {pct(health, 0.99):.1f} ms  peak RSS per worker: {rss}")
         return run.statuses[200] / run.seconds  # answers, not refusals
@@ -280,14 +288,14 @@ def split_run(tmp: Path, photos: list[tuple[bytes, str]], requests: int) -> floa
     with serve(1, store, tmp / "server.log") as a, serve(1, store, tmp / "server.log") as b:
         ids = [upload(a.base, data, name) for data, name in photos]
         for server in (a, b):
-            asyncio.run(closed_loop(server.base, ids, 4, 40))
+            uvloop.run(closed_loop(server.base, ids, 4, 40))
 
         async def both() -> list[Run]:
             return list(await asyncio.gather(*(closed_loop(s.base, ids, 4, requests // 2, seed=k)
                                                for k, s in enumerate((a, b)))))
 
         t0 = time.perf_counter()
-        runs = asyncio.run(both())
+        runs = uvloop.run(both())
         return sum(r.statuses[200] for r in runs) / (time.perf_counter() - t0)
 
 
@@ -426,14 +434,14 @@ def phase_soak(tmp: Path, photos: list[tuple[bytes, str]], requests: int) -> Non
         ids = [upload(server.base, data, name) for data, name in photos]
         warm = Run()
         for seed in range(1, 20):  # warm up until the output cache is nearly full (it is meant to fill)
-            more = asyncio.run(closed_loop(server.base, ids, 4, 200, seed=100 + seed))
+            more = uvloop.run(closed_loop(server.base, ids, 4, 200, seed=100 + seed))
             warm.latencies += more.latencies
             if cache_fill(server.base) > 0.9:
                 break
         before = idle_rss(server)
         run, marks = Run(), []
         for part in range(5):  # the soak in five parts, RSS after each
-            more = asyncio.run(closed_loop(server.base, ids, 4, requests // 5, seed=2 + part))
+            more = uvloop.run(closed_loop(server.base, ids, 4, requests // 5, seed=2 + part))
             run.latencies += more.latencies
             run.statuses.update(more.statuses)
             run.seconds += more.seconds
@@ -486,7 +494,7 @@ def phase_overload(tmp: Path, photos: list[tuple[bytes, str]], n: int) -> None:
     log = tmp / "server-overload.log"
     with serve(1, tmp / "store-over", log, queue=8) as server:
         image_id = upload(server.base, *photos[1])
-        run, busy, health = asyncio.run(overload(server.base, image_id, n))
+        run, busy, health = uvloop.run(overload(server.base, image_id, n))
         (_, hwm), = server.rss().values()
         print(run.report(f"overload, {n} heavy at once"))
         print(f"overload: 503s took p99 {pct(server_ms(log, 503), 0.99):.1f} ms in the server (target < 100) "
@@ -496,19 +504,29 @@ def phase_overload(tmp: Path, photos: list[tuple[bytes, str]], n: int) -> None:
               f"peak RSS {hwm / 2**20:.0f} MiB (target < 1536)")
 
 
+PHASES = ["reference", "load", "reuse", "soak", "overload"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer requests in every phase")
+    parser.add_argument("--only", nargs="+", choices=PHASES, default=PHASES, metavar="PHASE",
+                        help=f"run only these phases, of {', '.join(PHASES)}")
     args = parser.parse_args()
     photos = [(SAMPLE.read_bytes(), "astronaut.png"), (photo_jpeg(), "photo.jpg")]
     with tempfile.TemporaryDirectory(prefix="convlens-load-") as tmp_name:
         tmp = Path(tmp_name)
-        phase_reference(tmp, photos, 150 if args.quick else 400)
-        phase_load(tmp, photos, 150 if args.quick else 800, 1 if args.quick else 3)
-        phase_reuse_and_restart(tmp, photos)
-        phase_soak(tmp, photos, 1000 if args.quick else 5000)
-        phase_overload(tmp, photos, 64)
+        if "reference" in args.only:
+            phase_reference(tmp, photos, 150 if args.quick else 400)
+        if "load" in args.only:
+            phase_load(tmp, photos, 150 if args.quick else 800, 1 if args.quick else 3)
+        if "reuse" in args.only:
+            phase_reuse_and_restart(tmp, photos)
+        if "soak" in args.only:
+            phase_soak(tmp, photos, 1000 if args.quick else 5000)
+        if "overload" in args.only:
+            phase_overload(tmp, photos, 64)
         logs = sorted(tmp.glob("server*.log"))
         lines = [line for log in logs for line in log.read_text(errors="replace").splitlines()]
         errors = [line for line in lines if '"status":5' in line and '"status":503' not in line]
