@@ -167,11 +167,19 @@ def padded_phases(
 
     def work(chunk: list[tuple[int, int]]) -> None:
         for r0, r1 in chunk:  # rows of the padded planes
-            out[:, :, r0:r1] = 0
             a, b = max(r0, pad_h), min(r1, pad_h + h)
-            if a < b:
-                for phase, (start, part) in enumerate(parts):
-                    out[phase, :, a:b, start : start + part.shape[2]] = part[:, a - pad_h : b - pad_h]
+            if a >= b:  # padding rows only
+                out[:, :, r0:r1] = 0
+                continue
+            out[:, :, r0:a] = 0
+            out[:, :, b:r1] = 0
+            # Rows with pixels: zero only their padding columns (zeroing the whole row first wrote
+            # every float twice, a pass over the input that bench/load.py's profile put at 6 %).
+            for phase, (start, part) in enumerate(parts):
+                stop = start + part.shape[2]
+                out[phase, :, a:b, :start] = 0
+                out[phase, :, a:b, stop:] = 0
+                out[phase, :, a:b, start:stop] = part[:, a - pad_h : b - pad_h]
 
     # Large inputs are written by every thread (a 1024² RGB image: 1.7 ms on one).
     n = _THREADS if out.size >= PARALLEL_PAD_FLOATS else 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import zlib
+from typing import Any
 
 import numpy as np
 import pytest
@@ -499,6 +500,14 @@ def test_padded_phases_against_np_pad(monkeypatch: pytest.MonkeyPatch, parallel_
     # Written in row bands by every thread (parallel_from=1) or by one: zeros around, pixels
     # of padded column q in phase q % s_w at q // s_w, and `extra` zero columns on the right.
     monkeypatch.setattr(conv_module, "PARALLEL_PAD_FLOATS", parallel_from)
+    real_empty = np.empty
+
+    def stale(*args: Any, **kwargs: Any) -> np.ndarray:  # memory as malloc may hand it back: not zero
+        out = real_empty(*args, **kwargs)
+        out.fill(np.nan if out.dtype.kind == "f" else 7)
+        return out
+
+    monkeypatch.setattr(conv_module.np, "empty", stale)
     x = rng.standard_normal((2, 7, 10))
     xp = np.pad(x, ((0, 0), (padding[0],) * 2, (padding[1],) * 2))
     for extra in (0, 2):
