@@ -79,5 +79,5 @@ def install_meta_routes(app: FastAPI) -> None:
         return Response(m.render(request.app.state), media_type=m.content_type)
 
 
-FREED.share_arenas()  # each worker process's RSS tracks what it holds (memory.py)
+FREED.tune_malloc()  # shared heaps, big blocks reused: RSS tracks what a worker holds (memory.py)
 app = create_app()

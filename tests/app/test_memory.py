@@ -83,3 +83,33 @@ def test_the_pool_calls_on_idle_when_its_last_request_ends() -> None:
     while not idle and time.monotonic() < deadline:
         time.sleep(0.01)
     assert idle == [0]
+
+
+# A 48 MiB block (over glibc's largest mmap threshold) is written, freed and written again; the script
+# prints the page faults of the second round. Mapped anew, every page faults again; from the heap,
+# the freed block is used as it is.
+REUSE = """
+import resource, sys
+import numpy as np
+from app.memory import FreedMemory
+if sys.argv[1] == "tuned":
+    FreedMemory().tune_malloc()
+def faults():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+block = np.empty(48 << 20, np.uint8); block.fill(1); del block
+before = faults()
+block = np.empty(48 << 20, np.uint8); block.fill(2); del block
+print(faults() - before)
+"""
+
+
+def _faults(mode: str) -> int:
+    out = subprocess.run([sys.executable, "-c", REUSE, mode], capture_output=True, text=True, check=True)
+    return int(out.stdout)
+
+
+@glibc
+def test_a_freed_big_block_is_used_again_without_fresh_pages() -> None:
+    mapped, tuned = _faults("plain"), _faults("tuned")
+    assert mapped >= 24  # each round maps 48 MiB anew: 24 faults even in 2 MiB huge pages
+    assert tuned <= 2, (mapped, tuned)  # the heap's block again, already in memory
