@@ -19,7 +19,7 @@ Each worker computes one request at a time with one engine thread (CONVLENS_COMP
 CONVLENS_THREADS=1), so one worker process is one core's worth of compute and two workers can use
 this machine's two cores.
 
-    .venv/bin/python bench/load.py               # every phase (about 6 minutes on 2 cores)
+    .venv/bin/python bench/load.py               # every phase (about 9 minutes on 2 cores)
     .venv/bin/python bench/load.py --quick       # fewer requests
     .venv/bin/python bench/load.py --only load   # some phases (reference, load, reuse, soak, overload)
 """
@@ -299,9 +299,10 @@ def split_run(tmp: Path, photos: list[tuple[bytes, str]], requests: int) -> floa
         return sum(r.statuses[200] for r in runs) / (time.perf_counter() - t0)
 
 
-def phase_load(tmp: Path, photos: list[tuple[bytes, str]], requests: int, rounds: int = 3) -> None:
+def phase_load(tmp: Path, photos: list[tuple[bytes, str]], requests: int, rounds: int = 5) -> None:
     """1 worker, 2 workers and the perfect split, in turn, `rounds` times: the machine's speed drifts
-    by 10-20 % from one minute to the next, so each ratio is of medians over interleaved runs."""
+    by 10-20 % from one minute to the next (rounds of one run measured 1.59-1.77x), so each ratio
+    is of medians over 5 interleaved rounds."""
     rates: dict[str, list[float]] = {"1": [], "2": [], "split": []}
     for k in range(rounds):
         rates["1"].append(load_run(tmp, photos, 1, requests, f"load {k + 1}, 1 worker"))
@@ -520,7 +521,7 @@ def main() -> None:
         if "reference" in args.only:
             phase_reference(tmp, photos, 150 if args.quick else 400)
         if "load" in args.only:
-            phase_load(tmp, photos, 150 if args.quick else 800, 1 if args.quick else 3)
+            phase_load(tmp, photos, 150 if args.quick else 800, 1 if args.quick else 5)
         if "reuse" in args.only:
             phase_reuse_and_restart(tmp, photos)
         if "soak" in args.only:
