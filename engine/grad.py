@@ -79,7 +79,26 @@ def conv2d_backward(
 def _backward(
     layer: ConvCall, grad_out: NDArray[np.floating], fold: int | None = None
 ) -> tuple[NDArray[np.floating], NDArray[np.floating], NDArray[np.floating]]:
-    """conv2d_backward on checked arguments; `fold` overrides the ColumnPlan's fold (tests).
+    """conv2d_backward on checked arguments; `fold` overrides the ColumnPlan's fold (tests)."""
+    grad_x, grad_w, grad_b = _gradients(layer, grad_out, fold, with_input=True)
+    if grad_x is None:
+        raise RuntimeError("the backward pass left out dL/dx")  # a bug, not input
+    return grad_x, grad_w, grad_b
+
+
+def _weight_backward(
+    layer: ConvCall, grad_out: NDArray[np.floating], fold: int | None = None
+) -> tuple[NDArray[np.floating], NDArray[np.floating]]:
+    """(grad_w, grad_b) of conv2d_backward, without dL/dx: its products W'^T @ dZ and their
+    scatter-add cost as much again as dW, for callers that only update the weights."""
+    _, grad_w, grad_b = _gradients(layer, grad_out, fold, with_input=False)
+    return grad_w, grad_b
+
+
+def _gradients(
+    layer: ConvCall, grad_out: NDArray[np.floating], fold: int | None, *, with_input: bool
+) -> tuple[NDArray[np.floating] | None, NDArray[np.floating], NDArray[np.floating]]:
+    """dL/dx (if `with_input`, else None), dL/dW and dL/db.
 
     The forward pass computes y = sum_i shift_i(Z_i) with Z = W' @ B (ColumnPlan), so the
     backward builds dZ_i = shift_i^T(grad_out), then dW' = dZ @ B^T and dB = W'^T @ dZ, and
@@ -103,14 +122,14 @@ def _backward(
     phases = [phase for phase, count, _, _ in plan.groups for _ in range(count)]
     eff_h = spec.effective_kernel[0]
     bands = strips(h_out, (k + f * jg if f > 1 else k) * width, backward=True)
-    grad_xq = np.zeros_like(xq)
+    grad_xq = np.zeros_like(xq) if with_input else None
     grad_w = np.zeros((layer.groups, f * jg, k), dtype=dtype)
     parts: list[tuple[int, NDArray[np.floating], NDArray[np.floating]]] = []
 
     def work(chunk: list[tuple[int, int]]) -> None:
         top = chunk[0][0] * sh  # first padded row this chunk touches
         bottom = (chunk[-1][1] - 1) * sh + eff_h
-        local = np.zeros((sw, xq.shape[1], bottom - top, xq.shape[3]), dtype=dtype)
+        local = np.zeros((sw, xq.shape[1], bottom - top, xq.shape[3]) if with_input else 0, dtype=dtype)
         gw = np.zeros_like(grad_w)
         rows_max = max(b - a for a, b in chunk)
         buf = np.empty(k * rows_max * width, dtype=dtype)
@@ -134,6 +153,8 @@ def _backward(
                         dz4[i, :, :, lo + w_out :] = 0
                     dz = dz4.reshape(f * jg, rows * width)
                 gw[g] += dz @ cols.T
+                if not with_input:
+                    continue
                 dcols = (w_mats[g].T @ dz).reshape(cg, kh, nb, rows, width)
                 r0 = a * sh - top
                 for blk, (phase, start) in enumerate(zip(phases, starts, strict=True)):
@@ -145,8 +166,13 @@ def _backward(
     # Chunks are contiguous, so each thread's buffer covers only its own rows (plus the halo).
     run_chunks(work, bands)
     for top, local, gw in parts:
-        grad_xq[:, :, top : top + local.shape[2]] += local
+        if grad_xq is not None:
+            grad_xq[:, :, top : top + local.shape[2]] += local
         grad_w += gw
+    grad_b = grad_out.sum(axis=(1, 2))
+    grad_w_out = np.concatenate([plan.unfold_weights(m, cg, kh, kw) for m in grad_w])
+    if grad_xq is None:
+        return None, grad_w_out, grad_b
     pad_h, pad_w = spec.padding
     c_in, h, w = layer.x.shape
     grad_xp = np.empty((c_in, h + 2 * pad_h, w + 2 * pad_w), dtype=dtype)
@@ -154,8 +180,6 @@ def _backward(
         n = grad_xp[:, :, phase::sw].shape[2]
         grad_xp[:, :, phase::sw] = grad_xq[phase, :, :, :n]
     grad_x = grad_xp[:, pad_h : pad_h + h, pad_w : pad_w + w].copy()
-    grad_b = grad_out.sum(axis=(1, 2))
-    grad_w_out = np.concatenate([plan.unfold_weights(m, cg, kh, kw) for m in grad_w])
     return grad_x, grad_w_out, grad_b
 
 
@@ -340,6 +364,6 @@ def layer_gradient(
     z = conv2d(layer.x, layer.weight, b, groups=groups, spec=spec)
     target = mse_target(layer, b, activation, target_weight) if loss == "mse" else None
     value, grad_z = loss_grad(z, activation, loss, target, unit)
-    _, grad_w, grad_b = _backward(layer, grad_z.astype(layer.x.dtype, copy=False))
+    grad_w, grad_b = _weight_backward(layer, grad_z.astype(layer.x.dtype, copy=False))
     contributions = weight_grad_contributions(layer.x, grad_z, index, groups=groups, spec=spec)
     return LayerGradient(value, grad_w, grad_b, contributions, grad_z)

@@ -36,7 +36,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from .conv import BACKWARD_STRIP_FLOATS, ConvCall, activate, check_bias, conv2d, pad, prepare
 from .errors import ArgumentError, ArgumentTypeError
-from .grad import _backward, loss_grad, mse_target
+from .grad import _weight_backward, loss_grad, mse_target
 from .spec import ConvSpec
 from .untied import BAND_FLOATS, bands, patches, untied_conv2d
 
@@ -97,7 +97,7 @@ def step_losses(
     target = mse_target(layer, b, activation, target_weight) if loss == "mse" else None
     _, grad_z = loss_grad(z, activation, loss, target, unit)  # checks loss, target and unit
     grad_z = grad_z.astype(layer.x.dtype, copy=False)
-    _, grad_w, _ = _backward(layer, grad_z)
+    grad_w, _ = _weight_backward(layer, grad_z)
     before = _loss_value(z, activation, loss, target, unit)
     del z
     weight_after = layer.weight - layer.x.dtype.type(rate) * grad_w

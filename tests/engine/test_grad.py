@@ -127,6 +127,10 @@ def test_backward_with_every_column_fold_matches_loops(monkeypatch: pytest.Monke
         got = grad_module._backward(layer, go, fold)
         for a, b in zip(got, expected, strict=True):
             np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10, err_msg=f"fold {fold}")
+        # Without dL/dx (layer_gradient, step_losses): the same dW and db.
+        weights_only = grad_module._weight_backward(layer, go, fold)
+        for a, b in zip(weights_only, expected[1:], strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10, err_msg=f"fold {fold}")
 
 
 def test_backward_float32(rng: np.random.Generator) -> None:
