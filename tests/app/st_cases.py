@@ -1,0 +1,556 @@
+"""Realistic Schemathesis cases: the rules a JSON Schema cannot state, each as it is documented.
+
+A JSON Schema says what each field may hold, not how fields tie together: that a dilated kernel fits
+the padded image, that groups divide the channels, which image ids exist. The OpenAPI descriptions
+of those fields say it in words, and each function here applies one such rule to a schema-valid
+case: it repairs the case to the nearest valid value (`Repair`), or, where no value is near, the
+case is left out (`Skip`). Shapes are worked out here with PyTorch's arithmetic, written out plainly,
+never by asking the app.
+
+A case's parameters are the query (GET) or the body (POST) as a dict; pairs come as an int, a list
+or "h,w" text, as the document allows.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from engine import PRESETS
+
+SAMPLE = Path(__file__).resolve().parents[2] / "static" / "samples" / "astronaut.png"
+HEIGHT, WIDTH = 40, 56  # the photo every case sees: small (fast), not square (rows and columns differ)
+FLOAT32_MAX = 3.4028234663852886e38
+NPY_KERNEL = [[[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]]]  # weights_file: one 3 x 3 kernel
+FORMATS = {"image/png": "PNG", "image/jpeg": "JPEG", "image/webp": "WEBP", "image/gif": "GIF"}
+JSON_FIELDS = ("layers", "weights", "target_weights")  # carried as JSON text in queries and forms
+Params = dict[str, Any]
+
+
+class Skip(Exception):
+    """The case breaks a documented rule that no nearby value mends: it is left out."""
+
+
+def photo(media_type: str) -> bytes:
+    """The astronaut photo at HEIGHT x WIDTH, encoded as `media_type`."""
+    with Image.open(SAMPLE) as im:
+        small = im.convert("RGB").resize((WIDTH, HEIGHT), Image.Resampling.LANCZOS)
+    buf = io.BytesIO()
+    small.save(buf, FORMATS[media_type])
+    return buf.getvalue()
+
+
+def npy_kernel() -> bytes:
+    """NPY_KERNEL as a .npy file, (1, 3, 3)."""
+    buf = io.BytesIO()
+    np.save(buf, np.array(NPY_KERNEL))
+    return buf.getvalue()
+
+
+PHOTOS = [photo(media_type) for media_type in FORMATS]
+
+
+# ---------------------------------------------------------------- reading values as the API does
+
+def pair(value: object, default: tuple[int, int]) -> tuple[int, int]:
+    """An int, [h, w] or "h,w" as (h, w)."""
+    if value is None:
+        return default
+    if isinstance(value, str):
+        value = [int(float(v)) for v in value.split(",")]
+    if isinstance(value, list):
+        parts = [int(float(v)) for v in value]
+        return (parts[0], parts[-1])
+    return (int(value), int(value))  # type: ignore[call-overload]
+
+
+def number(value: object, default: int) -> int:
+    return default if value is None else int(float(value))  # type: ignore[arg-type]
+
+
+def as_json(value: object) -> object:
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def shape(value: object) -> tuple[int, ...]:
+    out = []
+    while isinstance(value, list) and value:
+        out.append(len(value))
+        value = value[0]
+    return tuple(out)
+
+
+def regular(value: object, dims: tuple[int, ...]) -> bool:
+    if not dims:
+        return not isinstance(value, list)
+    return isinstance(value, list) and len(value) == dims[0] and all(regular(v, dims[1:]) for v in value)
+
+
+def presets(text: object) -> list[str]:
+    names = text.split(",") if isinstance(text, str) else list(text or [])  # type: ignore[call-overload]
+    return [n.strip() for n in names if n.strip()]
+
+
+# ---------------------------------------------------------------- PyTorch's arithmetic
+
+def conv_out(n: int, k: int, s: int, p: int, d: int) -> int:
+    """floor((n + 2p − d(k − 1) − 1) / s) + 1."""
+    return (n + 2 * p - d * (k - 1) - 1) // s + 1
+
+
+def pool_out(n: int, k: int, s: int, p: int, d: int, ceil_mode: bool) -> int:
+    """The pool's output size, with ceil_mode's rule that the last window starts inside the input."""
+    span = n + 2 * p - d * (k - 1) - 1
+    out = (-(-span // s) if ceil_mode else span // s) + 1
+    if ceil_mode and (out - 1) * s >= n + p:
+        out -= 1
+    return out
+
+
+def padding_of(value: object, k: tuple[int, int], d: tuple[int, int]) -> tuple[int, int]:
+    if value == "same" or value == "SAME":
+        return ((d[0] * (k[0] - 1)) // 2, (d[1] * (k[1] - 1)) // 2)
+    if value == "valid" or value == "VALID":
+        return (0, 0)
+    return pair(value, (0, 0))
+
+
+# ---------------------------------------------------------------- the rules of one conv layer
+
+@dataclass
+class Layer:
+    """The one conv layer of a case's parameters, as the API reads it."""
+
+    channels: int  # C: 1 for color=gray, 3 for rgb
+    kernels: int  # J
+    size: tuple[int, int]  # (kh, kw)
+    from_weights: bool
+
+    @classmethod
+    def of(cls, p: Params) -> Layer:
+        channels = 3 if p.get("color") == "rgb" else 1
+        if p.get("weights_file") is not None:  # NPY_KERNEL, which overrides `weights`
+            return cls(channels, 1, (3, 3), True)
+        weights = as_json(p.get("weights"))
+        if weights is not None:
+            dims = shape(weights)
+            return cls(channels, dims[0], (dims[-2], dims[-1]), True)
+        names = presets(p.get("kernels", "sobel_x"))
+        return cls(channels, len(names), pair(p.get("kernel_size"), (3, 3)), False)
+
+
+def real_uploads(p: Params) -> None:
+    """`image`: "PNG, JPEG, WebP or GIF" (a photo, not the 1 x 1 file Schemathesis has at hand);
+    `weights_file`: ".npy of the weights"."""
+    if p.get("image") is not None and _bytes(p["image"]) not in PHOTOS:
+        p["image"] = PHOTOS[len(_bytes(p["image"])) % len(PHOTOS)]  # PNG, JPEG, WebP or GIF
+    if p.get("weights_file") is not None and not _bytes(p["weights_file"]).startswith(b"\x93NUMPY"):
+        p["weights_file"] = npy_kernel()
+
+
+def _bytes(value: object) -> bytes:
+    data = getattr(value, "data", value)  # Schemathesis wraps generated bytes in Binary
+    return data if isinstance(data, bytes) else b""
+
+
+def json_text(p: Params, json_fields: tuple[str, ...]) -> None:
+    """Fields the document carries as JSON text (a query parameter's `content`, a form part's
+    `encoding`) are sent as JSON text."""
+    for name in json_fields:
+        if name in p and p[name] is not None and not isinstance(p[name], str):
+            value = [_spec_numbers(spec) for spec in p[name]] if name == "layers" else _numbers(p[name])
+            p[name] = json.dumps(value)
+
+
+def _spec_numbers(spec: Any) -> Any:
+    if not isinstance(spec, dict):
+        return spec
+    return {k: _numbers(v) if k in ("weights", "bias") else v for k, v in spec.items()}
+
+
+def _numbers(value: Any) -> Any:
+    """Nested lists of numbers, from the text Schemathesis's coverage phase turns a query's numbers
+    into ("-1" for -1)."""
+    if isinstance(value, list):
+        return [_numbers(v) for v in value]
+    if isinstance(value, str):
+        number = float(value)
+        return int(number) if number.is_integer() and "." not in value else number
+    return value
+
+
+def regular_weights(p: Params) -> None:
+    """`weights`, `target_weights`: "of equal lengths along each axis", 3 or 4 deep."""
+    for name in ("weights", "target_weights"):
+        value = as_json(p.get(name))
+        if value is not None and (len(shape(value)) not in (3, 4) or not regular(value, shape(value))):
+            raise Skip(name)
+
+
+def preset_sizes(p: Params) -> None:
+    """`kernels`: presets that need an odd kernel_size, or one of at least 3 (GET /api/presets), get
+    the nearest such size."""
+    if p.get("weights") is not None:
+        return
+    names = presets(p.get("kernels", "sobel_x")) + presets(p.get("target_kernels"))
+    k = list(pair(p.get("kernel_size"), (3, 3)))
+    for a in range(2):
+        least = max([PRESETS[n].min_size for n in names] + [1])
+        k[a] = max(k[a], least)
+        if any(PRESETS[n].odd_only for n in names) and k[a] % 2 == 0:
+            k[a] = k[a] + 1 if k[a] < 31 else k[a] - 1
+    p["kernel_size"] = k
+
+
+def groups_divide(p: Params) -> None:
+    """`groups`: "dividing channels and kernels" (color=gray has 1 channel, rgb 3): the largest such
+    groups up to the one asked; 4-D weights must then have C/groups on their second axis."""
+    layer = Layer.of(p)
+    g = number(p.get("groups"), 1)
+    weights = as_json(p.get("weights"))
+    fits = [d for d in range(1, g + 1) if layer.channels % d == 0 and layer.kernels % d == 0
+            and (weights is None or len(shape(weights)) == 3 or shape(weights)[1] == layer.channels // d)]
+    if not fits:
+        raise Skip("groups")
+    p["groups"] = fits[-1]
+
+
+def bounded_output(p: Params, most: float) -> None:
+    """`weights`, `bias`: "a kernel's sum of |w| and |b| at most {max_output_magnitude}": larger
+    weights and bias are scaled down together to that bound."""
+    weights = as_json(p.get("weights"))
+    if weights is None:
+        return
+    bias = p.get("bias", 0.0)
+    biases = [float(b) for b in (bias.split(",") if isinstance(bias, str) else
+                                 bias if isinstance(bias, list) else [bias])]
+    kernels = [_flat(k) for k in weights]
+    total = max(sum(abs(v) for v in k) for k in kernels) + max(abs(b) for b in biases)
+    if total > most:
+        factor = total / most * 1.01
+        p["weights"] = _scaled(weights, factor)
+        p["bias"] = [b / factor for b in biases]
+
+
+def _flat(value: object) -> list[float]:
+    return [v for item in value for v in _flat(item)] if isinstance(value, list) else [float(value)]
+
+
+def _scaled(value: Any, factor: float) -> Any:
+    return [_scaled(v, factor) for v in value] if isinstance(value, list) else float(value) / factor
+
+
+def one_test_image(p: Params) -> None:
+    """`test_image_id`: "instead of `test_image`: not both" (the sample is kept)."""
+    if p.get("test_image") is not None and p.get("test_image_id") is not None:
+        p["test_image_id"] = None
+
+
+def mse_bound(p: Params) -> float:
+    """`loss`=mse: "its outputs' squares summed within float32": the bound on a kernel's sum of |w|
+    and |b| that keeps J x H_out x W_out squares of outputs (inputs in [0, 1]) under FLOAT32_MAX."""
+    h, w = output_size(p)
+    return math.sqrt(FLOAT32_MAX / (2 * Layer.of(p).kernels * max(h, 1) * max(w, 1)))
+
+
+def mse_needs_target(p: Params) -> None:
+    """`loss`: mse compares with `target_kernels` or `target_weights` ("needed then"); without them,
+    the nearest loss is sum."""
+    if p.get("loss") == "mse" and p.get("target_kernels") is None and p.get("target_weights") is None:
+        p["loss"] = "sum"
+
+
+def one_bias_or_one_per_kernel(p: Params) -> None:
+    """`bias`: "one value for every kernel, or one per kernel"."""
+    bias = p.get("bias")
+    if isinstance(bias, str):
+        bias = bias.split(",")
+    if isinstance(bias, list) and len(bias) not in (1, Layer.of(p).kernels):
+        p["bias"] = bias[0]
+
+
+def kernel_fits(p: Params) -> None:
+    """`dilation`, `kernel_size`: the dilated kernel d(k − 1) + 1 fits the padded image H + 2p, and
+    `padding`='same' needs stride 1 and an odd effective kernel. The dilation is lowered until it
+    fits; 'same' that cannot hold becomes 0."""
+    layer = Layer.of(p)
+    d = list(pair(p.get("dilation"), (1, 1)))
+    if p.get("padding") in ("same", "SAME"):
+        odd = all((d[a] * (layer.size[a] - 1)) % 2 == 0 for a in range(2))
+        if pair(p.get("stride"), (1, 1)) != (1, 1) or not odd:
+            p["padding"] = 0
+    pad = padding_of(p.get("padding"), layer.size, (d[0], d[1]))
+    for a, n in enumerate((HEIGHT, WIDTH)):
+        while d[a] > 1 and d[a] * (layer.size[a] - 1) + 1 > n + 2 * pad[a]:
+            d[a] -= 1
+        if layer.size[a] > n + 2 * pad[a]:
+            raise Skip("kernel_size")
+    p["dilation"] = d
+    if p.get("padding") in ("same", "SAME"):  # 'same' pads by d(k − 1) / 2: it follows the dilation
+        odd = all((d[a] * (layer.size[a] - 1)) % 2 == 0 for a in range(2))
+        if not odd:
+            p["padding"] = 0
+
+
+def output_size(p: Params) -> tuple[int, int]:
+    layer = Layer.of(p)
+    d, s = pair(p.get("dilation"), (1, 1)), pair(p.get("stride"), (1, 1))
+    pad = padding_of(p.get("padding"), layer.size, d)
+    return (conv_out(HEIGHT, layer.size[0], s[0], pad[0], d[0]),
+            conv_out(WIDTH, layer.size[1], s[1], pad[1], d[1]))
+
+
+def unit_inside(p: Params) -> None:
+    """`row`, `col`: "0..H_out-1", "0..W_out-1" of the layer's output (wrapped into it)."""
+    h, w = output_size(p)
+    for name, n in (("row", h), ("col", w)):
+        if name in p and p[name] is not None:
+            p[name] = number(p[name], 0) % n
+
+
+def map_inside(p: Params) -> None:
+    """`index`: "the map to draw, 0..J-1"."""
+    if p.get("index") is not None:
+        p["index"] = number(p["index"], 0) % Layer.of(p).kernels
+
+
+def weight_inside(p: Params) -> None:
+    """`weight`: "the shared weight W[j, c, u, v]" of the layer: each index inside its axis."""
+    if p.get("weight") is None:
+        return
+    layer = Layer.of(p)
+    value = p["weight"]
+    index = [int(v) for v in (value.split(",") if isinstance(value, str) else value)]
+    axes = (layer.kernels, layer.channels // number(p.get("groups"), 1), *layer.size)
+    p["weight"] = [i % n for i, n in zip(index, axes, strict=True)]
+
+
+def crop_inside(p: Params, side: int, entries: int, nonzeros: int) -> None:
+    """`crop`: "top,left,height,width inside the working image (height, width <= {max_dense_side},
+    and no smaller than the dilated kernel with its padding; M at most {max_dense_entries} entries,
+    {max_dense_nonzeros} of them non-zero)": clamped into the image, then made smaller until M fits."""
+    value = p.get("crop")
+    if value is None:
+        top, left, height, width = 0, 0, min(HEIGHT, side), min(WIDTH, side)
+    else:
+        top, left, height, width = [int(v) for v in (value.split(",") if isinstance(value, str) else value)]
+    height, width = min(height, side, HEIGHT), min(width, side, WIDTH)
+    layer = Layer.of(p)
+    d, s = pair(p.get("dilation"), (1, 1)), pair(p.get("stride"), (1, 1))
+    pad = padding_of(p.get("padding"), layer.size, d)
+    least = [d[a] * (layer.size[a] - 1) + 1 - 2 * pad[a] for a in range(2)]
+    if least[0] > height or least[1] > width:
+        raise Skip("crop")
+
+    def matrix(h: int, w: int) -> tuple[int, int]:
+        positions = (conv_out(h, layer.size[0], s[0], pad[0], d[0])
+                     * conv_out(w, layer.size[1], s[1], pad[1], d[1]))
+        taps = layer.channels // number(p.get("groups"), 1) * layer.size[0] * layer.size[1]
+        return layer.kernels * positions * layer.channels * h * w, layer.kernels * positions * taps
+
+    while matrix(height, width)[0] > entries or matrix(height, width)[1] > nonzeros:
+        if height <= max(least[0], 1) and width <= max(least[1], 1):
+            raise Skip("crop")
+        if height >= width and height > max(least[0], 1):
+            height -= 1
+        else:
+            width -= 1
+    if value is not None or (height, width) != (min(HEIGHT, side), min(WIDTH, side)):
+        p["crop"] = [min(top, HEIGHT - height), min(left, WIDTH - width), height, width]
+    p["_dense"] = matrix(height, width)  # (entries, non-zeros) of M, for dense_scale
+
+
+def dense_scale(p: Params, png_pixels: int, request_bytes: int) -> None:
+    """`scale` of M's PNG: "the zoomed PNG at most {max_png_pixels} pixels, within
+    CONVLENS_MAX_REQUEST_BYTES" (an RGB canvas, its colour indices and its encoding: 9 bytes a
+    pixel): lowered until it is."""
+    entries, _ = p.pop("_dense")
+    scale = number(p.get("scale"), 1)
+    while scale > 1 and (entries * scale**2 > png_pixels or entries * scale**2 * 9 > request_bytes):
+        scale -= 1
+    if "scale" in p:
+        p["scale"] = scale
+
+
+def target_shape(p: Params) -> None:
+    """`target_weights`: "same shape as `weights`" (or as the layer's kernels); `target_kernels`:
+    "as many as the layer has kernels", made at `kernel_size`. A target of another shape becomes the
+    layer's own kernels, the nearest target of its shape."""
+    target = as_json(p.get("target_weights"))
+    layer = Layer.of(p)
+    weights = as_json(p.get("weights"))
+    if target is not None:
+        dims = shape(target)
+        same = dims == shape(weights) if weights is not None else (
+            (dims[0], *dims[-2:]) == (layer.kernels, *layer.size)
+            and (len(dims) == 3 or dims[1] == layer.channels // number(p.get("groups"), 1)))
+        if not same:
+            p["target_weights"] = None
+            p["target_kernels"] = p.get("kernels", "sobel_x") if weights is None else None
+            if weights is not None:
+                p["target_weights"] = weights
+    elif p.get("target_kernels") is not None:
+        if layer.from_weights:  # presets at kernel_size have the weights' shape only by chance
+            p["target_kernels"] = None
+            p["target_weights"] = weights if weights is not None else NPY_KERNEL
+        elif len(presets(p["target_kernels"])) != layer.kernels:
+            p["target_kernels"] = p.get("kernels", "sobel_x")
+
+
+# ---------------------------------------------------------------- the rules of a `layers` stack
+
+def stack_fits(p: Params, computed: bool, most_layers: int, most_channels: int) -> list[tuple[int, int, int]]:
+    """`layers`: each layer's fields fit the output of the one before (its C follows the previous
+    layer; groups divide its input and output channels; a pool's padding is at most k // 2;
+    output_padding is below the stride or the dilation; every output is at least 1 x 1), and with
+    maps computed, up to {max_stack_layers} layers of up to {max_stack_channels} maps. Returns the
+    (C, H, W) of each layer's output."""
+    layers = as_json(p.get("layers"))
+    if not isinstance(layers, list):
+        return []
+    if computed and len(layers) > most_layers:
+        raise Skip("layers")
+    c, h, w = (3 if p.get("color") == "rgb" else 1), HEIGHT, WIDTH
+    shapes = []
+    for spec in layers:
+        c, h, w = _layer_out(spec, c, h, w)
+        if h < 1 or w < 1 or (computed and c > most_channels):
+            raise Skip("layers")
+        shapes.append((c, h, w))
+    p["layers"] = layers
+    return shapes
+
+
+def _layer_out(spec: Params, c: int, h: int, w: int) -> tuple[int, int, int]:
+    """One layer's output (C, H, W) from its input, repairing what a nearer value mends."""
+    kind = spec.get("kind", "conv")
+    if kind in ("relu", "sigmoid", "tanh"):
+        return c, h, w
+    if kind in ("conv", "conv_transpose") and spec.get("weights") is None and (
+            spec.get("out_channels") is None or spec.get("kernels") is not None):
+        sized = {"kernels": spec.get("kernels", "sobel_x"), "kernel_size": spec.get("kernel_size")}
+        preset_sizes(sized)  # `kernels` in a layer: the sizes its presets take, as for the one layer
+        if "kernel_size" in spec or sized["kernel_size"] != [3, 3]:
+            spec["kernel_size"] = sized["kernel_size"]
+    k = pair(spec.get("kernel_size"), (3, 3))
+    d = pair(spec.get("dilation"), (1, 1))
+    if kind in ("maxpool", "avgpool"):
+        s = pair(spec.get("stride"), k)
+        if spec.get("padding") in ("same", "valid"):
+            spec["padding"] = 0
+        pad = pair(spec.get("padding"), (0, 0))
+        spec["padding"] = [min(pad[a], k[a] // 2) for a in range(2)]
+        ceil = bool(spec.get("ceil_mode", False))
+        return c, pool_out(h, k[0], s[0], spec["padding"][0], d[0], ceil), pool_out(
+            w, k[1], s[1], spec["padding"][1], d[1], ceil)
+    weights = spec.get("weights")
+    if weights is not None and spec.get("kernels") is not None:  # "`kernels` (presets) or `weights`"
+        del spec["kernels"]
+    if weights is not None:
+        dims = shape(weights)
+        if not regular(weights, dims):
+            raise Skip("layers")
+        k = (dims[-2], dims[-1])
+        spec["kernel_size"] = list(k)
+    g = number(spec.get("groups"), 1)
+    if kind == "conv":
+        j = _conv_out_channels(spec, dims if weights is not None else None, c, g)
+    else:
+        j = _transpose_out_channels(spec, dims if weights is not None else None, c, g)
+    bias = spec.get("bias")
+    if isinstance(bias, list) and len(bias) not in (1, j):  # "one number, or one per output channel"
+        spec["bias"] = bias[0]
+    s = pair(spec.get("stride"), (1, 1))
+    if spec.get("padding") in ("same", "SAME") and (s != (1, 1) or kind != "conv" or any(
+            (d[a] * (k[a] - 1)) % 2 for a in range(2))):
+        spec["padding"] = 0
+    pad = padding_of(spec.get("padding"), k, d)
+    if kind == "conv":
+        return j, conv_out(h, k[0], s[0], pad[0], d[0]), conv_out(w, k[1], s[1], pad[1], d[1])
+    op = list(pair(spec.get("output_padding"), (0, 0)))
+    op = [min(op[a], max(s[a], d[a]) - 1) for a in range(2)]
+    if "output_padding" in spec:
+        spec["output_padding"] = op
+    out = [(n - 1) * s[a] - 2 * pad[a] + d[a] * (k[a] - 1) + op[a] + 1 for a, n in enumerate((h, w))]
+    return j, out[0], out[1]
+
+
+def _conv_out_channels(spec: Params, dims: tuple[int, ...] | None, c: int, g: int) -> int:
+    if dims is not None:
+        j = dims[0]
+        if len(dims) == 4 and dims[1] * g != c:
+            fits = [d for d in range(1, c + 1) if c % d == 0 and j % d == 0 and dims[1] * d == c]
+            if not fits:
+                raise Skip("layers")
+            g = fits[0]
+    else:
+        j = number(spec.get("out_channels"), 0) or len(presets(spec.get("kernels", "sobel_x")))
+        if spec.get("kernels") is not None and spec.get("out_channels") is not None:
+            spec["out_channels"] = len(presets(spec["kernels"]))
+            j = spec["out_channels"]
+    fits = [d for d in range(1, min(g, c) + 1) if c % d == 0 and j % d == 0]
+    spec["groups"] = fits[-1] if "groups" in spec or fits[-1] != 1 else 1
+    if spec["groups"] == 1 and "groups" not in spec:
+        del spec["groups"]
+    return j
+
+
+def _transpose_out_channels(spec: Params, dims: tuple[int, ...] | None, c: int, g: int) -> int:
+    if dims is not None:
+        if len(dims) == 4:
+            if dims[0] != c:
+                raise Skip("layers")
+            j_per = dims[1]
+        else:
+            j_per = dims[0]
+        fits = [d for d in range(1, min(g, c) + 1) if c % d == 0]
+        spec["groups"] = fits[-1]
+        return j_per * spec["groups"]
+    j = number(spec.get("out_channels"), 0) or len(presets(spec.get("kernels", "sobel_x")))
+    fits = [d for d in range(1, min(g, c) + 1) if c % d == 0 and j % d == 0]
+    spec["groups"] = fits[-1]
+    return j
+
+
+def stack_output_bounded(p: Params, most: float) -> None:
+    """`layers`: "a kernel's sum of |w| and |b| at most {max_output_magnitude}", through the stack:
+    each layer's weights and bias are scaled down so that the bound carried from the input (values
+    in [0, 1]) stays under it."""
+    layers = as_json(p.get("layers"))
+    bound = 1.0
+    for spec in layers if isinstance(layers, list) else []:
+        if spec.get("kind", "conv") not in ("conv", "conv_transpose"):
+            continue
+        weights = spec.get("weights")
+        total = sum(abs(v) for v in _flat(weights)) if weights is not None else 1e3  # presets, random
+        bias = spec.get("bias", 0.0)
+        biggest = max(abs(float(b)) for b in (bias if isinstance(bias, list) else [bias]))
+        if bound * total + biggest > most ** (1 / len(layers)):
+            factor = (bound * total + biggest) / most ** (1 / len(layers)) * 1.01
+            if weights is not None:
+                spec["weights"] = _scaled(weights, factor)
+            spec["bias"] = _scaled(bias, factor)
+            total, biggest = total / factor, biggest / factor
+        bound = bound * total + biggest
+
+
+def stack_unit_inside(p: Params, shapes: list[tuple[int, int, int]]) -> None:
+    """`layer`, `channel`/`index`, `row`, `col`: "0..L-1", "0..J-1" and the unit's position, inside
+    that layer's output (wrapped into it)."""
+    if not shapes:
+        return
+    layer = number(p.get("layer"), len(shapes) - 1) % len(shapes)
+    if p.get("layer") is not None:
+        p["layer"] = layer
+    c, h, w = shapes[layer]
+    for name, n in (("channel", c), ("index", c), ("row", h), ("col", w)):
+        if p.get(name) is not None:
+            p[name] = number(p[name], 0) % n
+
