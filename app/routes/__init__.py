@@ -126,8 +126,8 @@ def _body(model: type[BaseModel]) -> dict[str, Any]:
                 if _is_json(schema)}
     form = {"schema": {"allOf": [ref, by_id]}, **({"encoding": encoding} if encoding else {})}
     return {"requestBody": {"required": True, "content": {
-        "multipart/form-data": {"schema": {"allOf": [ref, {"type": "object", "properties": FILE_PARTS},
-                                                     one_image]},
+        "multipart/form-data": {"schema": {"type": "object", "properties": FILE_PARTS,
+                                           "allOf": [ref, one_image]},
                                 **({"encoding": encoding} if encoding else {})},
         "application/x-www-form-urlencoded": form,
         "application/json": {"schema": {"allOf": [ref, by_id]}},
