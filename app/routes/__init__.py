@@ -73,9 +73,10 @@ def _branches(schema: dict[str, Any]) -> list[dict[str, Any]]:
 def _is_json(schema: dict[str, Any]) -> bool:
     """Whether a field carries nested lists or objects: JSON text in a query or a form."""
     for branch in _branches(schema):
-        items = branch.get("items", {})
-        nested = items.get("type") in ("array", "object") or "$ref" in items
-        if branch.get("type") == "object" or "$ref" in branch or (branch.get("type") == "array" and nested):
+        if branch.get("type") == "object" or "$ref" in branch:
+            return True
+        items = _branches(branch.get("items", {})) if branch.get("type") == "array" else []
+        if any(item.get("type") in ("array", "object") or "$ref" in item for item in items):
             return True
     return False
 
