@@ -214,7 +214,7 @@ LAYER_PROPERTIES: dict[str, dict[str, Any]] = {
     "groups": {"type": "integer", "minimum": 1, "description": "divides the layer's input channels and "
                "its output channels"},
     "out_channels": {"type": "integer", "minimum": 1, "description": "at most {max_stack_channels} when "
-                     "the maps are computed"},
+                     "the maps are computed; with `weights` or `kernels`, the number of maps they make"},
     "kernels": {"anyOf": [PRESET_TEXT_SCHEMA, {"type": "array", "minItems": 1, "x-limit-items": "max_kernels",
                                                "items": {"type": "string", "enum": list(PRESETS)}}]},
     "weights": LAYER_WEIGHTS_SCHEMA,
