@@ -77,8 +77,6 @@ def realistic(case: Any, p: dict[str, Any]) -> None:
         rules.stack_output_bounded(p, SETTINGS.max_output_magnitude)
     elif path.startswith("/api/") and path not in ("/api/presets", "/api/networks", "/api/images"):
         layer_rules(path, p)
-    if case.method == "GET" or case.media_type == "application/x-www-form-urlencoded":
-        rules.json_text(p, rules.JSON_FIELDS)
 
 
 def layer_rules(path: str, p: dict[str, Any]) -> None:
@@ -160,11 +158,42 @@ def filter_case(ctx: Any, case: Any) -> bool:
 
 @schema.hook
 def map_case(ctx: Any, case: Any) -> Any:
-    """Repair a positive case to the nearest realistic one."""
+    """Repair a positive case to the nearest realistic one, and judge the body it then sends."""
     p = parameters(case)
-    if _positive(case) and p is not None:
-        realistic(case, p)
+    if not _positive(case) or p is None:
+        return case
+    p = _copy(p)  # the coverage phase shares values between cases, negative ones too
+    realistic(case, p)
+    valid = case.method == "GET" or body_is_valid(case, p)
+    if case.method == "GET" or case.media_type == "application/x-www-form-urlencoded":
+        rules.json_text(p, rules.JSON_FIELDS)
+    if case.method == "GET":
+        case.query = p
+    else:
+        case.body = p
+        judge_body(case, valid)
     return case
+
+
+def body_is_valid(case: Any, p: dict[str, Any]) -> bool:
+    """Whether the body `p` meets its media type's schema, a file part standing as text (any bytes
+    are a `format: binary` string) and a JSON field given as JSON text as the JSON it carries."""
+    typed = {k: "" if isinstance(getattr(v, "data", v), bytes) else
+             rules.as_json(v) if k in rules.JSON_FIELDS else v for k, v in p.items()}
+    return bool(case.operation.get_body_for_media_type(case.media_type).get_validator().is_valid(typed))
+
+
+def judge_body(case: Any, valid: bool) -> None:
+    """Label the repaired body positive or negative as `body_is_valid` found it. Schemathesis re-judges
+    a case a hook changed, but it takes any body with a file in it for invalid (it cannot validate
+    bytes), so it would label every repaired multipart case negative, and expect a 4xx for it."""
+    meta = case.meta  # Schemathesis's own judgement of the edited body, replaced here
+    mode = GenerationMode.POSITIVE if valid else GenerationMode.NEGATIVE
+    for location, info in meta.components.items():
+        if location.name == "BODY":
+            info.mode = mode
+    positive = all(info.mode == GenerationMode.POSITIVE for info in meta.components.values())
+    meta.generation.mode = GenerationMode.POSITIVE if positive else GenerationMode.NEGATIVE
 
 
 @pytest.mark.filterwarnings("ignore")
