@@ -222,21 +222,56 @@ def groups_divide(p: Params) -> None:
     p["groups"] = fits[-1]
 
 
+def kernel_sums(p: Params, kernels: str = "kernels", weights: str = "weights") -> list[float]:
+    """Each kernel's sum of |w|: of the .npy kernel, of the nested list, or of the presets at
+    `kernel_size` (spread over the channels, a preset keeps its sum)."""
+    if weights == "weights" and p.get("weights_file") is not None:
+        return [sum(abs(v) for v in _flat(NPY_KERNEL))]
+    values = as_json(p.get(weights))
+    if values is not None:
+        return [sum(abs(v) for v in _flat(k)) for k in values]  # type: ignore[union-attr]
+    size, seed = pair(p.get("kernel_size"), (3, 3)), number(p.get("seed"), 0)
+    return [float(np.abs(PRESETS[name].weights(size, seed + k)).sum())
+            for k, name in enumerate(presets(p.get(kernels, "sobel_x")))]
+
+
+def biases(p: Params) -> list[float]:
+    bias = p.get("bias", 0.0)
+    return [float(b) for b in (bias.split(",") if isinstance(bias, str) else
+                               bias if isinstance(bias, list) else [bias])]
+
+
 def bounded_output(p: Params, most: float) -> None:
     """`weights`, `bias`: "a kernel's sum of |w| and |b| at most {max_output_magnitude}": larger
-    weights and bias are scaled down together to that bound."""
-    weights = as_json(p.get("weights"))
-    if weights is None:
+    weights and bias are scaled down together to that bound (presets and a file keep their weights,
+    so the bias alone is)."""
+    sums, bias = kernel_sums(p), biases(p)
+    total = max(sums) + max(abs(b) for b in bias)
+    if total <= most:
         return
-    bias = p.get("bias", 0.0)
-    biases = [float(b) for b in (bias.split(",") if isinstance(bias, str) else
-                                 bias if isinstance(bias, list) else [bias])]
-    kernels = [_flat(k) for k in weights]
-    total = max(sum(abs(v) for v in k) for k in kernels) + max(abs(b) for b in biases)
-    if total > most:
-        factor = total / most * 1.01
-        p["weights"] = _scaled(weights, factor)
-        p["bias"] = [b / factor for b in biases]
+    factor = total / most * 1.01
+    if p.get("weights") is not None and p.get("weights_file") is None:
+        p["weights"] = _scaled(as_json(p["weights"]), factor)
+    elif max(sums) * 1.01 < most:
+        factor = max(abs(b) for b in bias) / (most - max(sums)) * 1.01
+    else:
+        raise Skip("kernels")
+    p["bias"] = [b / factor for b in bias]
+
+
+def mse_bounded(p: Params) -> None:
+    """`loss`=mse, and training: "its outputs' squares summed within float32". N = J x H_out x W_out
+    outputs of |y| up to the layer's bound plus the target's (and the `noise`) must keep N (2|y|)²
+    under float32's largest number; each of the layer, the target's weights and the noise gets a
+    third of that bound."""
+    h, w = output_size(p)
+    third = math.sqrt(FLOAT32_MAX / (Layer.of(p).kernels * h * w)) / 2 / 3
+    bounded_output(p, third)
+    target = as_json(p.get("target_weights"))
+    if target is not None and max(kernel_sums(p, weights="target_weights")) > third:
+        p["target_weights"] = _scaled(target, max(kernel_sums(p, weights="target_weights")) / third * 1.01)
+    if p.get("noise") is not None and float(p["noise"]) > third:
+        p["noise"] = third
 
 
 def _flat(value: object) -> list[float]:
@@ -251,13 +286,6 @@ def one_test_image(p: Params) -> None:
     """`test_image_id`: "instead of `test_image`: not both" (the sample is kept)."""
     if p.get("test_image") is not None and p.get("test_image_id") is not None:
         p["test_image_id"] = None
-
-
-def mse_bound(p: Params) -> float:
-    """`loss`=mse: "its outputs' squares summed within float32": the bound on a kernel's sum of |w|
-    and |b| that keeps J x H_out x W_out squares of outputs (inputs in [0, 1]) under FLOAT32_MAX."""
-    h, w = output_size(p)
-    return math.sqrt(FLOAT32_MAX / (2 * Layer.of(p).kernels * max(h, 1) * max(w, 1)))
 
 
 def mse_needs_target(p: Params) -> None:
@@ -287,7 +315,7 @@ def kernel_fits(p: Params) -> None:
         if pair(p.get("stride"), (1, 1)) != (1, 1) or not odd:
             p["padding"] = 0
     pad = padding_of(p.get("padding"), layer.size, (d[0], d[1]))
-    for a, n in enumerate((HEIGHT, WIDTH)):
+    for a, n in enumerate(working_size(p)):
         while d[a] > 1 and d[a] * (layer.size[a] - 1) + 1 > n + 2 * pad[a]:
             d[a] -= 1
         if layer.size[a] > n + 2 * pad[a]:
@@ -299,12 +327,23 @@ def kernel_fits(p: Params) -> None:
             p["padding"] = 0
 
 
+def working_size(p: Params) -> tuple[int, int]:
+    """`max_side`: "working size of the image's longest side when it is uploaded with this request":
+    (H, W) of the photo, shrunk to it as Pillow's resize is asked to (the stored photo keeps its size)."""
+    side = number(p.get("max_side"), 0) if p.get("image") is not None else 0
+    if not side or max(HEIGHT, WIDTH) <= side:
+        return HEIGHT, WIDTH
+    scale = side / max(HEIGHT, WIDTH)
+    return max(1, round(HEIGHT * scale)), max(1, round(WIDTH * scale))
+
+
 def output_size(p: Params) -> tuple[int, int]:
     layer = Layer.of(p)
+    height, width = working_size(p)
     d, s = pair(p.get("dilation"), (1, 1)), pair(p.get("stride"), (1, 1))
     pad = padding_of(p.get("padding"), layer.size, d)
-    return (conv_out(HEIGHT, layer.size[0], s[0], pad[0], d[0]),
-            conv_out(WIDTH, layer.size[1], s[1], pad[1], d[1]))
+    return (conv_out(height, layer.size[0], s[0], pad[0], d[0]),
+            conv_out(width, layer.size[1], s[1], pad[1], d[1]))
 
 
 def unit_inside(p: Params) -> None:
@@ -337,11 +376,12 @@ def crop_inside(p: Params, side: int, entries: int, nonzeros: int) -> None:
     and no smaller than the dilated kernel with its padding; M at most {max_dense_entries} entries,
     {max_dense_nonzeros} of them non-zero)": clamped into the image, then made smaller until M fits."""
     value = p.get("crop")
+    image_h, image_w = working_size(p)
     if value is None:
-        top, left, height, width = 0, 0, min(HEIGHT, side), min(WIDTH, side)
+        top, left, height, width = 0, 0, min(image_h, side), min(image_w, side)
     else:
         top, left, height, width = [int(v) for v in (value.split(",") if isinstance(value, str) else value)]
-    height, width = min(height, side, HEIGHT), min(width, side, WIDTH)
+    height, width = min(height, side, image_h), min(width, side, image_w)
     layer = Layer.of(p)
     d, s = pair(p.get("dilation"), (1, 1)), pair(p.get("stride"), (1, 1))
     pad = padding_of(p.get("padding"), layer.size, d)
@@ -362,8 +402,8 @@ def crop_inside(p: Params, side: int, entries: int, nonzeros: int) -> None:
             height -= 1
         else:
             width -= 1
-    if value is not None or (height, width) != (min(HEIGHT, side), min(WIDTH, side)):
-        p["crop"] = [min(top, HEIGHT - height), min(left, WIDTH - width), height, width]
+    if value is not None or (height, width) != (min(image_h, side), min(image_w, side)):
+        p["crop"] = [min(top, image_h - height), min(left, image_w - width), height, width]
     p["_dense"] = matrix(height, width)  # (entries, non-zeros) of M, for dense_scale
 
 
@@ -417,7 +457,7 @@ def stack_fits(p: Params, computed: bool, most_layers: int, most_channels: int) 
         return []
     if computed and len(layers) > most_layers:
         raise Skip("layers")
-    c, h, w = (3 if p.get("color") == "rgb" else 1), HEIGHT, WIDTH
+    c, (h, w) = (3 if p.get("color") == "rgb" else 1), working_size(p)
     shapes = []
     for spec in layers:
         c, h, w = _layer_out(spec, c, h, w)
@@ -485,6 +525,8 @@ def _layer_out(spec: Params, c: int, h: int, w: int) -> tuple[int, int, int]:
 def _conv_out_channels(spec: Params, dims: tuple[int, ...] | None, c: int, g: int) -> int:
     if dims is not None:
         j = dims[0]
+        if "out_channels" in spec:  # "with `weights` or `kernels`, the number of maps they make"
+            spec["out_channels"] = j
         if len(dims) == 4 and dims[1] * g != c:
             fits = [d for d in range(1, c + 1) if c % d == 0 and j % d == 0 and dims[1] * d == c]
             if not fits:
@@ -512,6 +554,8 @@ def _transpose_out_channels(spec: Params, dims: tuple[int, ...] | None, c: int, 
             j_per = dims[0]
         fits = [d for d in range(1, min(g, c) + 1) if c % d == 0]
         spec["groups"] = fits[-1]
+        if "out_channels" in spec:  # "with `weights` or `kernels`, the number of maps they make"
+            spec["out_channels"] = j_per * spec["groups"]
         return j_per * spec["groups"]
     j = number(spec.get("out_channels"), 0) or len(presets(spec.get("kernels", "sobel_x")))
     fits = [d for d in range(1, min(g, c) + 1) if c % d == 0 and j % d == 0]

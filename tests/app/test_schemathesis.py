@@ -89,15 +89,16 @@ def layer_rules(path: str, p: dict[str, Any]) -> None:
     rules.one_bias_or_one_per_kernel(p)
     rules.bounded_output(p, SETTINGS.max_output_magnitude)
     rules.kernel_fits(p)
-    if path.startswith("/api/gradient") and p.get("loss") == "mse":
-        rules.bounded_output(p, rules.mse_bound(p))
+    if path.startswith("/api/gradient"):
+        rules.mse_needs_target(p)
+    if path == "/api/train" or (path.startswith("/api/gradient") and p.get("loss") == "mse"):
+        rules.mse_bounded(p)
     if path.startswith("/api/receptive-field") or (path.startswith("/api/gradient")
                                                    and p.get("loss") == "unit"):
         rules.unit_inside(p)
     if path == "/api/feature-maps.png":
         rules.map_inside(p)
     if path.startswith("/api/gradient"):
-        rules.mse_needs_target(p)
         rules.weight_inside(p)
     if path.startswith("/api/dense-matrix"):
         rules.crop_inside(p, SETTINGS.max_dense_side, SETTINGS.max_dense_entries,
