@@ -205,9 +205,11 @@ PADDING_WORDS = {"anyOf": [*PAIR_SCHEMA["anyOf"], {"type": "string", "enum": ["s
 # The fields of a layer spec, as _layer_value reads them. What ties fields together (a kernel that fits
 # its input, groups that divide the channels, a pool's padding, output_padding) is in the descriptions.
 LAYER_PROPERTIES: dict[str, dict[str, Any]] = {
-    "kernel_size": _limited("max_kernel_size", 1),
+    "kernel_size": {**_limited("max_kernel_size", 1), "description": "the dilated kernel d(k − 1) + 1 fits "
+                    "the layer's padded input n + 2p on each axis (a conv_transpose's need not)"},
     "stride": _limited("max_stride", 1),
-    "dilation": _limited("max_dilation", 1),
+    "dilation": {**_limited("max_dilation", 1), "description": "a max pool's dilated windows each hold an "
+                 "input pixel, not padding only"},
     "padding": PADDING_WORDS,  # 'same' and 'valid' are a conv's only
     "output_padding": {**_limited("max_stride", 0), "description": "each below the stride or the "
                        "dilation on its axis, as in PyTorch"},

@@ -114,6 +114,14 @@ def pool_out(n: int, k: int, s: int, p: int, d: int, ceil_mode: bool) -> int:
     return out
 
 
+def window_fits(kind: str, n: int, k: int, s: int, p: int, d: int, out: int) -> bool:
+    """`kernel_size`: the dilated window "fits the layer's padded input"; `dilation`: "a max pool's
+    dilated windows each hold an input pixel" (window i's taps are at i s + t d − p)."""
+    if d * (k - 1) + 1 > n + 2 * p:
+        return False
+    return kind != "maxpool" or all(any(0 <= i * s + t * d - p < n for t in range(k)) for i in range(out))
+
+
 def padding_of(value: object, k: tuple[int, int], d: tuple[int, int]) -> tuple[int, int]:
     if value == "same" or value == "SAME":
         return ((d[0] * (k[0] - 1)) // 2, (d[1] * (k[1] - 1)) // 2)
@@ -486,10 +494,13 @@ def _layer_out(spec: Params, c: int, h: int, w: int) -> tuple[int, int, int]:
         if spec.get("padding") in ("same", "valid"):
             spec["padding"] = 0
         pad = pair(spec.get("padding"), (0, 0))
-        spec["padding"] = [min(pad[a], k[a] // 2) for a in range(2)]
+        pad = [min(pad[a], k[a] // 2) for a in range(2)]
+        spec["padding"] = pad
         ceil = bool(spec.get("ceil_mode", False))
-        return c, pool_out(h, k[0], s[0], spec["padding"][0], d[0], ceil), pool_out(
-            w, k[1], s[1], spec["padding"][1], d[1], ceil)
+        out = [pool_out(n, k[a], s[a], pad[a], d[a], ceil) for a, n in enumerate((h, w))]
+        if not all(window_fits(kind, n, k[a], s[a], pad[a], d[a], out[a]) for a, n in enumerate((h, w))):
+            raise Skip("layers")
+        return c, out[0], out[1]
     weights = spec.get("weights")
     if weights is not None and spec.get("kernels") is not None:  # "`kernels` (presets) or `weights`"
         del spec["kernels"]
