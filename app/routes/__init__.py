@@ -85,6 +85,14 @@ def _is_list(schema: dict[str, Any]) -> bool:
     return any(b.get("type") == "array" for b in _branches(schema))
 
 
+def _not_null(schema: dict[str, Any]) -> dict[str, Any]:
+    """The schema without its `null` branch (a field that may be None in a body)."""
+    branches = [b for b in _branches(schema) if b.get("type") != "null"]
+    if "anyOf" not in schema or len(branches) != 1:
+        return schema
+    return {**{k: v for k, v in schema.items() if k not in ("anyOf", "default")}, **branches[0]}
+
+
 def query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
     """The model's fields as query parameters: pairs as 'h,w' (form, not exploded), JSON as JSON text;
     a GET names its image by `image_id`."""
@@ -92,6 +100,8 @@ def query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
     props = model.model_json_schema(ref_template="#/components/schemas/{model}")["properties"]
     for name, schema in props.items():
         required = name == "image_id" or model.model_fields[name].is_required()
+        if required:  # a query has no null: a parameter it must have holds a value
+            schema = _not_null(schema)
         param: dict[str, Any] = {"name": name, "in": "query", "required": required,
                                  "description": schema.get("description", "")}
         if _is_json(schema):
