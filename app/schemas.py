@@ -152,7 +152,8 @@ class ConvolveParams(LayerParams):
 
     layers: Layers | None = _layers_field()
 
-    values: bool = Field(False, description="add the raw output values (for small outputs)", examples=[False])
+    values: bool = Field(False, description="add the raw output values, for maps of up to {max_values} "
+                         "values (format=npy has them at any size)", examples=[False])
     png_data: bool = Field(
         False, description="put each map's PNG in the answer too, as a data URI in `maps[i].png_data` "
         "(encoded in parallel, and cached for the `png` URLs): one request brings every map. The page "
@@ -237,8 +238,8 @@ class GradientParams(LayerParams):
     )
     row: int = Field(0, ge=0, le=65535, description="for loss=unit: the output row m", examples=[0])
     col: int = Field(0, ge=0, le=65535, description="for loss=unit: the output column n", examples=[0])
-    values: bool = Field(False, description="add the raw contribution values (small outputs)",
-                         examples=[False])
+    values: bool = Field(False, description="add the raw contribution values, up to {max_values} of them "
+                         "(H_out x W_out; format=npy has them at any size)", examples=[False])
     format: Literal["json", "npy"] = Field(
         "json", examples=["json"],
         description="npy: the whole (H_out, W_out) float32 map of contributions as a .npy file",
@@ -263,7 +264,8 @@ class NetworkMapParams(NetworkParams):
     layer: LayerIndex | None = Field(None, description="the layer, 0..L-1 (default: the last)", examples=[0])
     index: ChannelIndex = Field(0, examples=[0],
                                 description="the map of that layer, 0..J-1 (J at most {max_stack_channels})")
-    scale: Scale = Field(1, description="nearest-neighbour zoom factor, 1..{max_scale}", examples=[2])
+    scale: Scale = Field(1, description="nearest-neighbour zoom factor, 1..{max_scale}; the zoomed PNG at "
+                         "most {max_png_pixels} pixels, counted at the largest layer's size", examples=[2])
 
 
 class ErfParams(NetworkParams):
