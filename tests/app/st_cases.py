@@ -79,6 +79,16 @@ def as_json(value: object) -> object:
     return json.loads(value) if isinstance(value, str) else value
 
 
+def typed_json(p: Params, json_fields: tuple[str, ...]) -> None:
+    """JSON fields given as JSON text (as a query carries them) as the JSON they carry: "null" is none."""
+    for name in json_fields:
+        if isinstance(p.get(name), str):
+            try:
+                p[name] = json.loads(p[name])
+            except ValueError:
+                pass
+
+
 def shape(value: object) -> tuple[int, ...]:
     out = []
     while isinstance(value, list) and value:
@@ -172,26 +182,8 @@ def json_text(p: Params, json_fields: tuple[str, ...]) -> None:
     """Fields the document carries as JSON text (a query parameter's `content`, a form part's
     `encoding`) are sent as JSON text."""
     for name in json_fields:
-        if name in p and p[name] is not None and not isinstance(p[name], str):
-            value = [_spec_numbers(spec) for spec in p[name]] if name == "layers" else _numbers(p[name])
-            p[name] = json.dumps(value)
-
-
-def _spec_numbers(spec: Any) -> Any:
-    if not isinstance(spec, dict):
-        return spec
-    return {k: _numbers(v) if k in ("weights", "bias") else v for k, v in spec.items()}
-
-
-def _numbers(value: Any) -> Any:
-    """Nested lists of numbers, from the text Schemathesis's coverage phase turns a query's numbers
-    into ("-1" for -1)."""
-    if isinstance(value, list):
-        return [_numbers(v) for v in value]
-    if isinstance(value, str):
-        number = float(value)
-        return int(number) if number.is_integer() and "." not in value else number
-    return value
+        if p.get(name) is not None and not isinstance(p[name], str):
+            p[name] = json.dumps(p[name])
 
 
 def regular_weights(p: Params) -> None:
@@ -267,19 +259,42 @@ def bounded_output(p: Params, most: float) -> None:
     p["bias"] = [b / factor for b in bias]
 
 
-def mse_bounded(p: Params) -> None:
-    """`loss`=mse, and training: "its outputs' squares summed within float32". N = J x H_out x W_out
-    outputs of |y| up to the layer's bound plus the target's (and the `noise`) must keep N (2|y|)²
-    under float32's largest number; each of the layer, the target's weights and the noise gets a
-    third of that bound."""
+def mse_limit(p: Params) -> float:
+    """`loss`=mse, and training: "its outputs' squares summed within float32": the largest |y| that N =
+    J x H_out x W_out outputs may reach, N (2|y|)² within float32's largest number."""
     h, w = output_size(p)
-    third = math.sqrt(FLOAT32_MAX / (Layer.of(p).kernels * h * w)) / 2 / 3
-    bounded_output(p, third)
+    return math.sqrt(FLOAT32_MAX / (Layer.of(p).kernels * h * w)) / 2
+
+
+def mse_bounded(p: Params) -> None:
+    """`loss`=mse, and training: |y| is bounded by the layer's weights and bias, plus the target's (and
+    the `noise`); each gets a quarter of `mse_limit`, the last quarter is left for a step of `lr`."""
+    quarter = mse_limit(p) / 4
+    bounded_output(p, quarter)
     target = as_json(p.get("target_weights"))
-    if target is not None and max(kernel_sums(p, weights="target_weights")) > third:
-        p["target_weights"] = _scaled(target, max(kernel_sums(p, weights="target_weights")) / third * 1.01)
-    if p.get("noise") is not None and float(p["noise"]) > third:
-        p["noise"] = third
+    if target is not None and max(kernel_sums(p, weights="target_weights")) > quarter:
+        p["target_weights"] = _scaled(target, max(kernel_sums(p, weights="target_weights")) / quarter * 1.01)
+    if p.get("noise") is not None and float(p["noise"]) > quarter:
+        p["noise"] = quarter
+
+
+def lr_bounded(p: Params, most: float) -> None:
+    """`lr`: "small enough that the stepped weights keep |y| within {max_output_magnitude}" (and, for
+    mse, within `mse_limit`). Inputs in [0, 1] and σ' <= 1 bound each |∂L/∂w| by G = H_out W_out x
+    2 max(1, |y| + |target|) for any loss, so a step moves a kernel's sum of |w| by at most lr G taps:
+    a larger lr is lowered to fit the room the bound leaves."""
+    if p.get("lr") is None:
+        return
+    layer, (h, w) = Layer.of(p), output_size(p)
+    y = max(kernel_sums(p)) + max(abs(b) for b in biases(p))
+    room, target = most - y, 0.0
+    if p.get("loss") == "mse":
+        target = max(kernel_sums(p, "target_kernels", "target_weights")) + max(abs(b) for b in biases(p))
+        room = min(room, mse_limit(p) - y - target)
+    taps = layer.channels // number(p.get("groups"), 1) * layer.size[0] * layer.size[1]
+    steepest = room / (h * w * 2 * max(1.0, y + target) * taps)
+    if float(p["lr"]) > steepest:
+        p["lr"] = steepest / 1.01
 
 
 def _flat(value: object) -> list[float]:
@@ -352,6 +367,13 @@ def output_size(p: Params) -> tuple[int, int]:
     pad = padding_of(p.get("padding"), layer.size, d)
     return (conv_out(height, layer.size[0], s[0], pad[0], d[0]),
             conv_out(width, layer.size[1], s[1], pad[1], d[1]))
+
+
+def values_fit(p: Params, size: tuple[int, int], most: int) -> None:
+    """`values`: "for maps of up to {max_values} values (format=npy has them at any size)": for a larger
+    map, the nearest is no values."""
+    if size[0] * size[1] > most and p.get("format") != "npy" and "values" in p:
+        p["values"] = False
 
 
 def unit_inside(p: Params) -> None:
@@ -594,6 +616,19 @@ def stack_output_bounded(p: Params, most: float) -> None:
             spec["bias"] = _scaled(bias, factor)
             total, biggest = total / factor, biggest / factor
         bound = bound * total + biggest
+
+
+def stack_png_scale(p: Params, shapes: list[tuple[int, int, int]], most: int) -> None:
+    """`scale` of a stack's map: "the zoomed PNG at most {max_png_pixels} pixels, counted at the largest
+    layer's size": lowered until it is."""
+    largest = max((h * w for _, h, w in shapes), default=0)
+    scale = number(p.get("scale"), 1)
+    while scale > 1 and largest * scale**2 > most:
+        scale -= 1
+    if largest * scale**2 > most:
+        raise Skip("scale")
+    if "scale" in p:
+        p["scale"] = scale
 
 
 def stack_unit_inside(p: Params, shapes: list[tuple[int, int, int]]) -> None:

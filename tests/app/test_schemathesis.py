@@ -74,6 +74,10 @@ def realistic(case: Any, p: dict[str, Any]) -> None:
         computed = path in STACK_COMPUTED
         shapes = rules.stack_fits(p, computed, SETTINGS.max_stack_layers, SETTINGS.max_stack_channels)
         rules.stack_unit_inside(p, shapes)
+        if path == "/api/convolve" and shapes:
+            rules.values_fit(p, shapes[-1][1:], SETTINGS.max_values)
+        if path == "/api/network-map.png":
+            rules.stack_png_scale(p, shapes, SETTINGS.max_png_pixels)
         rules.stack_output_bounded(p, SETTINGS.max_output_magnitude)
     elif path.startswith("/api/") and path not in ("/api/presets", "/api/networks", "/api/images"):
         layer_rules(path, p)
@@ -98,8 +102,11 @@ def layer_rules(path: str, p: dict[str, Any]) -> None:
         rules.unit_inside(p)
     if path == "/api/feature-maps.png":
         rules.map_inside(p)
+    if path in ("/api/convolve", "/api/gradient"):
+        rules.values_fit(p, rules.output_size(p), SETTINGS.max_values)
     if path.startswith("/api/gradient"):
         rules.weight_inside(p)
+        rules.lr_bounded(p, SETTINGS.max_output_magnitude)
     if path.startswith("/api/dense-matrix"):
         rules.crop_inside(p, SETTINGS.max_dense_side, SETTINGS.max_dense_entries,
                           SETTINGS.max_dense_nonzeros)
