@@ -3,12 +3,13 @@
 A JSON Schema says what each field may hold, not how fields tie together: that a dilated kernel fits
 the padded image, that groups divide the channels, which image ids exist. The OpenAPI descriptions
 of those fields say it in words, and each function here applies one such rule to a schema-valid
-case: it repairs the case to the nearest valid value (`Repair`), or, where no value is near, the
-case is left out (`Skip`). Shapes are worked out here with PyTorch's arithmetic, written out plainly,
+case: it repairs the case to the nearest valid value or, where no value is near, leaves it out
+(`Skip`). Shapes are worked out here with PyTorch's arithmetic, written out plainly,
 never by asking the app.
 
-A case's parameters are the query (GET) or the body (POST) as a dict; pairs come as an int, a list
-or "h,w" text, as the document allows.
+A case's parameters are the query (GET) or the body (POST) as a dict, its JSON fields read from
+their JSON text first (`typed_json`); pairs come as an int, a list or "h,w" text, as the document
+allows.
 """
 
 from __future__ import annotations
@@ -73,10 +74,6 @@ def pair(value: object, default: tuple[int, int]) -> tuple[int, int]:
 
 def number(value: object, default: int) -> int:
     return default if value is None else int(float(value))  # type: ignore[arg-type]
-
-
-def as_json(value: object) -> object:
-    return json.loads(value) if isinstance(value, str) else value
 
 
 def typed_json(p: Params, json_fields: tuple[str, ...]) -> None:
@@ -156,7 +153,7 @@ class Layer:
         channels = 3 if p.get("color") == "rgb" else 1
         if p.get("weights_file") is not None:  # NPY_KERNEL, which overrides `weights`
             return cls(channels, 1, (3, 3), True)
-        weights = as_json(p.get("weights"))
+        weights = p.get("weights")
         if weights is not None:
             dims = shape(weights)
             return cls(channels, dims[0], (dims[-2], dims[-1]), True)
@@ -189,7 +186,7 @@ def json_text(p: Params, json_fields: tuple[str, ...]) -> None:
 def regular_weights(p: Params) -> None:
     """`weights`, `target_weights`: "of equal lengths along each axis", 3 or 4 deep."""
     for name in ("weights", "target_weights"):
-        value = as_json(p.get(name))
+        value = p.get(name)
         if value is not None and (len(shape(value)) not in (3, 4) or not regular(value, shape(value))):
             raise Skip(name)
 
@@ -214,7 +211,7 @@ def groups_divide(p: Params) -> None:
     groups up to the one asked; 4-D weights must then have C/groups on their second axis."""
     layer = Layer.of(p)
     g = number(p.get("groups"), 1)
-    weights = as_json(p.get("weights"))
+    weights = p.get("weights")
     fits = [d for d in range(1, g + 1) if layer.channels % d == 0 and layer.kernels % d == 0
             and (weights is None or len(shape(weights)) == 3 or shape(weights)[1] == layer.channels // d)]
     if not fits:
@@ -227,9 +224,9 @@ def kernel_sums(p: Params, kernels: str = "kernels", weights: str = "weights") -
     `kernel_size` (spread over the channels, a preset keeps its sum)."""
     if weights == "weights" and p.get("weights_file") is not None:
         return [sum(abs(v) for v in _flat(NPY_KERNEL))]
-    values = as_json(p.get(weights))
+    values = p.get(weights)
     if values is not None:
-        return [sum(abs(v) for v in _flat(k)) for k in values]  # type: ignore[union-attr]
+        return [sum(abs(v) for v in _flat(k)) for k in values]
     size, seed = pair(p.get("kernel_size"), (3, 3)), number(p.get("seed"), 0)
     return [float(np.abs(PRESETS[name].weights(size, seed + k)).sum())
             for k, name in enumerate(presets(p.get(kernels, "sobel_x")))]
@@ -251,7 +248,7 @@ def bounded_output(p: Params, most: float) -> None:
         return
     factor = total / most * 1.01
     if p.get("weights") is not None and p.get("weights_file") is None:
-        p["weights"] = _scaled(as_json(p["weights"]), factor)
+        p["weights"] = _scaled(p["weights"], factor)
     elif max(sums) * 1.01 < most:
         factor = max(abs(b) for b in bias) / (most - max(sums)) * 1.01
     else:
@@ -271,7 +268,7 @@ def mse_bounded(p: Params) -> None:
     the `noise`); each gets a quarter of `mse_limit`, the last quarter is left for a step of `lr`."""
     quarter = mse_limit(p) / 4
     bounded_output(p, quarter)
-    target = as_json(p.get("target_weights"))
+    target = p.get("target_weights")
     if target is not None and max(kernel_sums(p, weights="target_weights")) > quarter:
         p["target_weights"] = _scaled(target, max(kernel_sums(p, weights="target_weights")) / quarter * 1.01)
     if p.get("noise") is not None and float(p["noise"]) > quarter:
@@ -297,7 +294,7 @@ def lr_bounded(p: Params, most: float) -> None:
         p["lr"] = steepest / 1.01
 
 
-def _flat(value: object) -> list[float]:
+def _flat(value: Any) -> list[float]:
     return [v for item in value for v in _flat(item)] if isinstance(value, list) else [float(value)]
 
 
@@ -453,9 +450,9 @@ def target_shape(p: Params) -> None:
     """`target_weights`: "same shape as `weights`" (or as the layer's kernels); `target_kernels`:
     "as many as the layer has kernels", made at `kernel_size`. A target of another shape becomes the
     layer's own kernels, the nearest target of its shape."""
-    target = as_json(p.get("target_weights"))
+    target = p.get("target_weights")
     layer = Layer.of(p)
-    weights = as_json(p.get("weights"))
+    weights = p.get("weights")
     if target is not None:
         dims = shape(target)
         same = dims == shape(weights) if weights is not None else (
@@ -482,7 +479,7 @@ def stack_fits(p: Params, computed: bool, most_layers: int, most_channels: int) 
     output_padding is below the stride or the dilation; every output is at least 1 x 1), and with
     maps computed, up to {max_stack_layers} layers of up to {max_stack_channels} maps. Returns the
     (C, H, W) of each layer's output."""
-    layers = as_json(p.get("layers"))
+    layers = p.get("layers")
     if not isinstance(layers, list):
         return []
     if computed and len(layers) > most_layers:
@@ -515,12 +512,12 @@ def _layer_out(spec: Params, c: int, h: int, w: int) -> tuple[int, int, int]:
         s = pair(spec.get("stride"), k)
         if spec.get("padding") in ("same", "valid"):
             spec["padding"] = 0
-        pad = pair(spec.get("padding"), (0, 0))
-        pad = [min(pad[a], k[a] // 2) for a in range(2)]
-        spec["padding"] = pad
+        asked = pair(spec.get("padding"), (0, 0))
+        pool_pad = [min(asked[a], k[a] // 2) for a in range(2)]
+        spec["padding"] = pool_pad
         ceil = bool(spec.get("ceil_mode", False))
-        out = [pool_out(n, k[a], s[a], pad[a], d[a], ceil) for a, n in enumerate((h, w))]
-        if not all(window_fits(kind, n, k[a], s[a], pad[a], d[a], out[a]) for a, n in enumerate((h, w))):
+        out = [pool_out(n, k[a], s[a], pool_pad[a], d[a], ceil) for a, n in enumerate((h, w))]
+        if not all(window_fits(kind, n, k[a], s[a], pool_pad[a], d[a], out[a]) for a, n in enumerate((h, w))):
             raise Skip("layers")
         return c, out[0], out[1]
     weights = spec.get("weights")
@@ -600,9 +597,11 @@ def stack_output_bounded(p: Params, most: float) -> None:
     """`layers`: "a kernel's sum of |w| and |b| at most {max_output_magnitude}", through the stack:
     each layer's weights and bias are scaled down so that the bound carried from the input (values
     in [0, 1]) stays under it."""
-    layers = as_json(p.get("layers"))
+    layers = p.get("layers")
+    if not isinstance(layers, list):
+        return
     bound = 1.0
-    for spec in layers if isinstance(layers, list) else []:
+    for spec in layers:
         if spec.get("kind", "conv") not in ("conv", "conv_transpose"):
             continue
         weights = spec.get("weights")

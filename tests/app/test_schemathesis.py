@@ -166,10 +166,9 @@ def map_case(ctx: Any, case: Any) -> Any:
 
 
 def meets_schema(case: Any, p: dict[str, Any]) -> bool:
-    """Whether the parameters `p` meet the operation's schema for them, a JSON field given as JSON text
-    standing as the JSON it carries and a file part as text (any bytes are a `format: binary` string)."""
-    typed = {k: "" if isinstance(getattr(v, "data", v), bytes) else rules.as_json(v)
-             if k in rules.JSON_FIELDS else v for k, v in p.items()}
+    """Whether the repaired parameters `p` meet the operation's schema for them, a file part standing
+    as text (any bytes are a `format: binary` string)."""
+    typed = {k: "" if isinstance(getattr(v, "data", v), bytes) else v for k, v in p.items()}
     if case.method == "GET":  # the text of a number or a boolean reads as one, as the server reads it
         typed = read_from_wire(case.operation, ParameterLocation.QUERY, typed)
         return bool(case.operation.query.get_strict_validator().is_valid(typed))
