@@ -177,9 +177,9 @@ def _bytes(value: object) -> bytes:
 
 def json_text(p: Params, json_fields: tuple[str, ...]) -> None:
     """Fields the document carries as JSON text (a query parameter's `content`, a form part's
-    `encoding`) are sent as JSON text."""
+    `encoding`) are sent as the JSON text of their value (the reverse of `typed_json`)."""
     for name in json_fields:
-        if p.get(name) is not None and not isinstance(p[name], str):
+        if p.get(name) is not None:
             p[name] = json.dumps(p[name])
 
 
