@@ -198,5 +198,7 @@ def test_the_api_conforms_to_its_openapi_document(case: Any) -> None:
         if not filter_case(None, case):
             return
         map_case(None, case)
-    response = case.call_and_validate()
+    # The server's own longest budget (a training stream's): on a busy machine an answer is slower,
+    # not wrong (Schemathesis's 10 s timed out a 5000-step training that takes 1.6 s when idle).
+    response = case.call_and_validate(timeout=SETTINGS.train_seconds)
     assert response.status_code < 500 or response.status_code == 503
