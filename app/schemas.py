@@ -307,7 +307,8 @@ class TrainParams(LayerParams):
     )
     target_weights: Weights | None = Field(
         None, description="the hidden kernels as a nested list, the shape of `weights` (J x C/groups x kh "
-        "x kw, or J x kh x kw); overrides `target_kernels`",
+        "x kw, or J x kh x kw); overrides `target_kernels`; the loss is an mse, so its outputs' squares "
+        "(with the noise) summed within float32",
         examples=[[[[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]]]],
     )
     steps: TrainSteps = Field(200, description="updates, 0..{max_train_steps}", examples=[200])
@@ -320,7 +321,8 @@ class TrainParams(LayerParams):
     seed: int = Field(0, ge=0, le=2**32 - 1, description="seed of the random start (uniform in ±1/√(C/groups"
                       "·kh·kw), as PyTorch), of the target's noise, and of the `random` preset", examples=[0])
     noise: float = Field(0.0, ge=0, allow_inf_nan=False, description="standard deviation of Gaussian noise "
-                         "added to the target (and to each test target)", examples=[0.0])
+                         "added to the target (and to each test target), at most {max_output_magnitude}",
+                         examples=[0.0])
     untied: bool = Field(True, description="also train the untied (locally connected) layer: its own "
                          "kernel at every output position, from the same start, in lockstep", examples=[True])
     learn_bias: bool = Field(True, description="learn a bias too (untied: one per position); the hidden "

@@ -257,8 +257,9 @@ def bounded_output(p: Params, most: float) -> None:
 
 
 def mse_limit(p: Params) -> float:
-    """`loss`=mse, and training: "its outputs' squares summed within float32": the largest |y| that N =
-    J x H_out x W_out outputs may reach, N (2|y|)² within float32's largest number."""
+    """`loss`=mse, and training's `target_weights`: "its outputs' squares (with the noise) summed
+    within float32": the largest |y| that N = J x H_out x W_out outputs may reach, N (2|y|)² within
+    float32's largest number."""
     h, w = output_size(p)
     return math.sqrt(FLOAT32_MAX / (Layer.of(p).kernels * h * w)) / 2
 
