@@ -399,10 +399,11 @@ def weight_inside(p: Params) -> None:
     p["weight"] = [i % n for i, n in zip(index, axes, strict=True)]
 
 
-def crop_inside(p: Params, side: int, entries: int, nonzeros: int) -> None:
+def crop_inside(p: Params, side: int, entries: int, nonzeros: int) -> int:
     """`crop`: "top,left,height,width inside the working image (height, width <= {max_dense_side},
     and no smaller than the dilated kernel with its padding; M at most {max_dense_entries} entries,
-    {max_dense_nonzeros} of them non-zero)": clamped into the image, then made smaller until M fits."""
+    {max_dense_nonzeros} of them non-zero)": clamped into the image, then made smaller until M fits.
+    Returns M's entries."""
     value = p.get("crop")
     image_h, image_w = working_size(p)
     if value is None:
@@ -432,17 +433,18 @@ def crop_inside(p: Params, side: int, entries: int, nonzeros: int) -> None:
             width -= 1
     if value is not None or (height, width) != (min(image_h, side), min(image_w, side)):
         p["crop"] = [min(top, image_h - height), min(left, image_w - width), height, width]
-    p["_dense"] = matrix(height, width)  # (entries, non-zeros) of M, for dense_scale
+    return matrix(height, width)[0]
 
 
-def dense_scale(p: Params, png_pixels: int, request_bytes: int) -> None:
-    """`scale` of M's PNG: "the zoomed PNG at most {max_png_pixels} pixels, within
-    CONVLENS_MAX_REQUEST_BYTES" (an RGB canvas, its colour indices and its encoding: 9 bytes a
-    pixel): lowered until it is."""
-    entries, _ = p.pop("_dense")
+def scale_within(p: Params, pixels: int, most: int) -> None:
+    """`scale` of a PNG of `pixels` pixels: "the zoomed PNG at most {max_png_pixels} pixels" (M's, and
+    a stack map's counted at the largest layer's size): lowered until pixels x scale² is at most
+    `most`; left out where even no zoom is over."""
     scale = number(p.get("scale"), 1)
-    while scale > 1 and (entries * scale**2 > png_pixels or entries * scale**2 * 9 > request_bytes):
+    while scale > 1 and pixels * scale**2 > most:
         scale -= 1
+    if pixels * scale**2 > most:
+        raise Skip("scale")
     if "scale" in p:
         p["scale"] = scale
 
@@ -568,10 +570,9 @@ def _conv_out_channels(spec: Params, dims: tuple[int, ...] | None, c: int, g: in
         if spec.get("kernels") is not None and spec.get("out_channels") is not None:
             spec["out_channels"] = len(presets(spec["kernels"]))
             j = spec["out_channels"]
-    fits = [d for d in range(1, min(g, c) + 1) if c % d == 0 and j % d == 0]
-    spec["groups"] = fits[-1] if "groups" in spec or fits[-1] != 1 else 1
-    if spec["groups"] == 1 and "groups" not in spec:
-        del spec["groups"]
+    groups = [d for d in range(1, min(g, c) + 1) if c % d == 0 and j % d == 0][-1]
+    if "groups" in spec or groups != 1:
+        spec["groups"] = groups
     return j
 
 
@@ -616,19 +617,6 @@ def stack_output_bounded(p: Params, most: float) -> None:
             spec["bias"] = _scaled(bias, factor)
             total, biggest = total / factor, biggest / factor
         bound = bound * total + biggest
-
-
-def stack_png_scale(p: Params, shapes: list[tuple[int, int, int]], most: int) -> None:
-    """`scale` of a stack's map: "the zoomed PNG at most {max_png_pixels} pixels, counted at the largest
-    layer's size": lowered until it is."""
-    largest = max((h * w for _, h, w in shapes), default=0)
-    scale = number(p.get("scale"), 1)
-    while scale > 1 and largest * scale**2 > most:
-        scale -= 1
-    if largest * scale**2 > most:
-        raise Skip("scale")
-    if "scale" in p:
-        p["scale"] = scale
 
 
 def stack_unit_inside(p: Params, shapes: list[tuple[int, int, int]]) -> None:

@@ -85,7 +85,7 @@ def realistic(case: Any, p: dict[str, Any]) -> None:
         if path == "/api/convolve" and shapes:
             rules.values_fit(p, shapes[-1][1:], SETTINGS.max_values)
         if path == "/api/network-map.png":
-            rules.stack_png_scale(p, shapes, SETTINGS.max_png_pixels)
+            rules.scale_within(p, max((h * w for _, h, w in shapes), default=0), SETTINGS.max_png_pixels)
         rules.stack_output_bounded(p, SETTINGS.max_output_magnitude)
     elif path.startswith("/api/") and path not in ("/api/presets", "/api/networks", "/api/images"):
         layer_rules(path, p)
@@ -116,9 +116,11 @@ def layer_rules(path: str, p: dict[str, Any]) -> None:
         rules.weight_inside(p)
         rules.lr_bounded(p, SETTINGS.max_output_magnitude)
     if path.startswith("/api/dense-matrix"):
-        rules.crop_inside(p, SETTINGS.max_dense_side, SETTINGS.max_dense_entries,
-                          SETTINGS.max_dense_nonzeros)
-        rules.dense_scale(p, SETTINGS.max_png_pixels, SETTINGS.max_request_bytes)
+        entries = rules.crop_inside(p, SETTINGS.max_dense_side, SETTINGS.max_dense_entries,
+                                    SETTINGS.max_dense_nonzeros)
+        # M's PNG: an RGB canvas, its colour indices and its encoding, 9 bytes a pixel, within
+        # CONVLENS_MAX_REQUEST_BYTES as the `scale` description says, and max_png_pixels
+        rules.scale_within(p, entries, min(SETTINGS.max_png_pixels, SETTINGS.max_request_bytes // 9))
 
 
 def _copy(value: Any) -> Any:
