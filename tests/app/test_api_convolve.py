@@ -188,18 +188,24 @@ def test_big_custom_weights_get_data_uri_pngs(client: TestClient, image_id: str)
     assert all(m["png"].startswith("data:image/png;base64,") for m in body["maps"])
 
 
-def test_a_map_too_long_for_a_url_is_encoded_once_for_png_and_png_data(
-        client: TestClient, image_id: str, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture
+def encoded(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The scale of every map PNG app.draw.map_png encodes during the test, in order."""
     import app.draw
 
-    encoded: list[int] = []
+    scales: list[int] = []
     real = app.draw.map_png
 
     def counting(values: np.ndarray, scale: int = 1) -> object:
-        encoded.append(scale)
+        scales.append(scale)
         return real(values, scale)
 
     monkeypatch.setattr(app.draw, "map_png", counting)
+    return scales
+
+
+def test_a_map_too_long_for_a_url_is_encoded_once_for_png_and_png_data(
+        client: TestClient, image_id: str, encoded: list[int]) -> None:
     w = np.random.default_rng(0).standard_normal((4, 1, 15, 15)).round(6).tolist()
     body = _convolve(client, image_id=image_id, weights=w, padding=7, png_data=True)
     assert all(m["png"].startswith("data:image/png;base64,") and m["png"] == m["png_data"]
@@ -208,17 +214,7 @@ def test_a_map_too_long_for_a_url_is_encoded_once_for_png_and_png_data(
 
 
 def test_png_data_carries_each_map_encoded_once_and_cached_for_its_url(
-        client: TestClient, image_id: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    import app.draw
-
-    encoded: list[int] = []
-    real = app.draw.map_png
-
-    def counting(values: np.ndarray, scale: int = 1) -> object:
-        encoded.append(scale)
-        return real(values, scale)
-
-    monkeypatch.setattr(app.draw, "map_png", counting)
+        client: TestClient, image_id: str, encoded: list[int]) -> None:
     body = _convolve(client, image_id=image_id, kernels="sobel_x,box,gaussian", bias=0.125, png_data=True)
     assert encoded == [1, 1, 1]
     for m in body["maps"]:
