@@ -35,14 +35,15 @@ print(rss() - start)
 """
 
 
-def _grown(mode: str) -> float:
-    out = subprocess.run([sys.executable, "-c", SCENARIO, mode], capture_output=True, text=True, check=True)
+def _printed(script: str, mode: str) -> float:
+    """What `script` prints when run in a fresh interpreter (its own malloc) with argument `mode`."""
+    out = subprocess.run([sys.executable, "-c", script, mode], capture_output=True, text=True, check=True)
     return float(out.stdout)
 
 
 @glibc
 def test_freed_temporaries_are_returned_to_the_os() -> None:
-    kept, released = _grown("keep"), _grown("release")
+    kept, released = _printed(SCENARIO, "keep"), _printed(SCENARIO, "release")
     assert kept > 150  # glibc by itself keeps the 200 MiB of freed temporaries
     assert released < 10, (kept, released)  # only what is still held: the kept array
 
@@ -103,13 +104,8 @@ print(faults() - before)
 """
 
 
-def _faults(mode: str) -> int:
-    out = subprocess.run([sys.executable, "-c", REUSE, mode], capture_output=True, text=True, check=True)
-    return int(out.stdout)
-
-
 @glibc
 def test_a_freed_big_block_is_used_again_without_fresh_pages() -> None:
-    mapped, tuned = _faults("plain"), _faults("tuned")
+    mapped, tuned = _printed(REUSE, "plain"), _printed(REUSE, "tuned")
     assert mapped >= 24  # each round maps 48 MiB anew: 24 faults even in 2 MiB huge pages
     assert tuned <= 2, (mapped, tuned)  # the heap's block again, already in memory
