@@ -25,9 +25,9 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from .conv import _float_array, check_bias, conv2d, run_chunks, strips
+from .conv import _float_array, check_bias, conv2d, prepare, run_chunks, strips
 from .errors import ArgumentError
-from .grad import conv2d_backward
+from .grad import _check_grad_out, _weight_backward
 from .spec import AXES, IntOrPair, Pair, _input_hw, as_pair, check_groups
 
 
@@ -298,5 +298,7 @@ def conv_transpose2d_backward(
     # output is longer than x: the extra rows and columns have no x, so x is extended by zeros.
     x_ext = np.zeros(gx.shape, dtype=t.x.dtype)
     x_ext[:, :h, :w] = t.x
-    _, gw, _ = conv2d_backward(go, t.weight, x_ext, t.stride, t.padding, t.dilation, t.groups)
+    # dW only: conv2d_backward's dL/d(grad_out) would be thrown away.
+    layer = prepare(go, t.weight, t.stride, t.padding, t.dilation, t.groups)
+    gw, _ = _weight_backward(layer, _check_grad_out(x_ext, layer))
     return np.ascontiguousarray(gx[:, :h, :w]), gw, go.sum(axis=(1, 2))
