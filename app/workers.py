@@ -24,8 +24,8 @@ its requests, as uvicorn does).
 Tried and measured worse: the workers accepting from the shared socket themselves, only the least
 busy one listening at a time (counts and whose turn in shared memory, a pipe to wake the next), so
 that no third process is on the path. Two workers so gave 1.68x one worker, with two one-worker
-servers at 1.82x in the same run, where this design gave 1.75x against 1.78x an hour before. The
-listening worker's event loop shares the GIL with its compute thread, so its accept waits on the
+servers at 1.82x in the same run, where this design gave 1.75x against 1.78x an hour before. Likely:
+the listening worker's event loop shares the GIL with its compute thread, so its accept waits on the
 GIL, and every new connection waits with it; the parent decides at once.
 """
 
