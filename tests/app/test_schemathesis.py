@@ -38,6 +38,7 @@ from typing import Any
 import pytest
 import schemathesis
 import st_cases as rules
+import st_stack_cases as stack_rules
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, settings
 from schemathesis import GenerationMode
@@ -80,13 +81,13 @@ def realistic(case: Any, p: dict[str, Any]) -> None:
     path = case.path
     if p.get("layers") is not None:
         computed = path in STACK_COMPUTED
-        shapes = rules.stack_fits(p, computed, SETTINGS.max_stack_layers, SETTINGS.max_stack_channels)
-        rules.stack_unit_inside(p, shapes)
+        shapes = stack_rules.stack_fits(p, computed, SETTINGS.max_stack_layers, SETTINGS.max_stack_channels)
+        stack_rules.stack_unit_inside(p, shapes)
         if path == "/api/convolve" and shapes:
             rules.values_fit(p, shapes[-1][1:], SETTINGS.max_values)
         if path == "/api/network-map.png":
             rules.scale_within(p, max((h * w for _, h, w in shapes), default=0), SETTINGS.max_png_pixels)
-        rules.stack_output_bounded(p, SETTINGS.max_output_magnitude)
+        stack_rules.stack_output_bounded(p, SETTINGS.max_output_magnitude)
     elif path.startswith("/api/") and path not in ("/api/presets", "/api/networks", "/api/images"):
         layer_rules(path, p)
 
