@@ -35,7 +35,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.store = make_store(settings)  # decoded images by id: on disk, or in Redis (store.py)
     app.state.outputs = make_outputs(settings)  # computed layer outputs, per process
     app.state.pool = ComputePool(settings.compute_workers, settings.queue_depth, settings.request_seconds,
-                                 on_idle=FREED.release)  # idle, the worker gives back its free memory
+                                 on_idle=FREED.idle, on_busy=FREED.busy)  # idle 1 s: free memory back
     app.state.metrics = Metrics()
     install_meta_routes(app)
 
@@ -79,5 +79,5 @@ def install_meta_routes(app: FastAPI) -> None:
         return Response(m.render(request.app.state), media_type=m.content_type)
 
 
-FREED.tune_malloc()  # shared heaps, big blocks reused: RSS tracks what a worker holds (memory.py)
+FREED.tune_malloc()  # one heap, big blocks reused, its free top kept while busy (memory.py)
 app = create_app()

@@ -27,8 +27,10 @@ class ComputePool:
     """A thread pool with a bounded queue in front of it, and counts for /readyz and /metrics."""
 
     def __init__(self, workers: int, queue: int, budget_seconds: float,
-                 on_idle: Callable[[], object] | None = None) -> None:
+                 on_idle: Callable[[], object] | None = None,
+                 on_busy: Callable[[], object] | None = None) -> None:
         self.on_idle = on_idle  # called in the pool's thread each time the last admitted request ends
+        self.on_busy = on_busy  # called on the event loop each time a request is admitted to an idle pool
         self.workers = max(1, workers or (os.cpu_count() or 1))
         self.queue = queue
         self.budget_seconds = budget_seconds
@@ -57,6 +59,9 @@ class ComputePool:
                 raise ServerBusy(f"the server is busy: {self.running} requests are computing and "
                                  f"{self.admitted - self.running} are waiting; try again in a moment")
             self.admitted += 1
+            first = self.admitted == 1
+        if first and self.on_busy is not None:
+            self.on_busy()
 
     def _release(self, _: Future[Any]) -> None:
         with self._lock:

@@ -55,7 +55,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from live_server import free_port  # noqa: E402
 
 sys.path.insert(0, str(ROOT))
-from app.memory import TRIM_EVERY_SECONDS  # noqa: E402
+from app.memory import IDLE_SECONDS  # noqa: E402
 from app.settings import Settings  # noqa: E402
 
 SAMPLE = ROOT / "static" / "samples" / "astronaut.png"
@@ -447,7 +447,7 @@ def cache_fill(base: str) -> float:
 def idle_rss(server: Server) -> int:
     """The worker's RSS once it has been idle for longer than it waits to give back free memory
     (app/memory.py), so that every sample is taken in the same state: what the worker holds."""
-    time.sleep(TRIM_EVERY_SECONDS + 0.5)
+    time.sleep(IDLE_SECONDS + 0.5)
     (rss, _), = server.rss().values()
     return rss
 
