@@ -13,11 +13,9 @@ to the worker with the fewest requests in hand, as HAProxy's `leastconn` or Node
 do; the worker serves it as if it had accepted it. A connection counts from the moment it is passed
 until its request is answered, and again for each later request on it: an idle keep-alive
 connection (a monitor polling /healthz, say) does not make its worker look busy. The parent
-copies no bytes: passing a descriptor costs about 0.1 ms of its CPU. Two workers so measured 167.7
-req/s against 101.6 for one (1.65x, medians of 5 interleaved rounds), and the two servers 176.6
-(1.74x): a worker's compute thread spends about 0.7 ms more a request behind the supervisor than
-in a server of its own (10.1 against 10.8 ms), which pinning each worker to a core did not clearly
-change.
+copies no bytes: passing a descriptor costs about 0.1 ms of its CPU. Two workers so measured
+1.67-1.75x one worker over four runs of one day (medians of 5 interleaved rounds each), always
+within 2 % of two one-worker servers sent half the clients each (a perfect split: 1.68-1.78x).
 It also starts again a worker that dies, and on SIGINT or SIGTERM stops them all (each finishes
 its requests, as uvicorn does).
 
