@@ -26,8 +26,8 @@ In bench/load.py's mix, fresh-page zeroing was 9 % of a worker's CPU with glibc'
 blocks from the heap and a kept top (with two heaps, and the old trim) took the kernel's time a
 request from 1.5-2.0 to 0.9-1.7 ms, and one worker from 85-87 to 90-100 req/s (two from 136 to
 154-162). One heap, the top pad and no trim under load then took a worker's compute thread from 37
-page faults a request to 2, its kernel time from 0.67-0.85 to 0.33-0.37 ms, and its CPU from
-10.2-10.3 to 9.7-9.8 ms: one worker went from 99.0 to 104.0 req/s, two from 168.7 to 175.6, and
+page faults a request to 2, its kernel time from 0.50-0.78 to 0.33-0.37 ms, and its CPU from
+9.9-10.3 to 9.7-9.8 ms: one worker went from 99.0 to 104.0 req/s, two from 168.7 to 175.6, and
 the soak from 91.4 to 103.8. The soak's RSS still moves by 2.9 % after warm-up, and the overload
 peaks at 632 MiB: idle trims still give it back.
 """
