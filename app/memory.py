@@ -71,7 +71,6 @@ class FreedMemory:
         self._lock = threading.Lock()
         self._idle_at: float | None = None  # when the pool last went idle, None while it is busy
         self._timer: threading.Timer | None = None
-        self.trims = 0  # trims done (for tests)
 
     def tune_malloc(self) -> None:
         """One heap for every thread, big blocks from it too, and KEEP_FREE_BYTES of its free top
@@ -122,7 +121,6 @@ class FreedMemory:
         """malloc_trim(0) now: every free page of the heap back to the OS."""
         if self._libc is not None:
             self._libc.malloc_trim(0)
-            self.trims += 1
 
 
 FREED = FreedMemory()
