@@ -51,7 +51,8 @@ def test_start_stop_and_a_full_run_recover_the_hidden_kernel(page, screenshots: 
     total, grad = page.evaluate("() => [Number(document.querySelector('#learn-sum').dataset.sum), "
                                 "Number(document.querySelector('#learn-sum').dataset.grad)]")
     assert abs(total - grad) <= 2e-3 * abs(grad) + 1e-7
-    assert page.evaluate("() => document.querySelector('#learn-map img').naturalWidth") > 0
+    # The map is a data URI set in the same tick as the sum: the browser decodes it a moment later.
+    page.wait_for_function("() => document.querySelector('#learn-map img').naturalWidth > 0", timeout=10_000)
 
     # Stop aborts the request: the bar stays where it stopped, well before the end.
     page.click("#learn-stop")
